@@ -1,0 +1,113 @@
+#include "client/peer_client.h"
+
+#include <csignal>
+
+#include <fmt/format.h>
+
+namespace chunkex {
+
+PeerClient::PeerClient(asio::io_context& io, Config config, FileChunkStore& store)
+    : io_(io),
+      config_(std::move(config)),
+      store_(store),
+      signals_(io, SIGINT, SIGTERM),
+      progress_timer_(io),
+      console_("[client] "),
+      core_(config_.window, store, *this) {}
+
+void PeerClient::start() {
+  asio::ip::tcp::socket socket(io_);
+  asio::ip::tcp::resolver resolver(io_);
+  asio::error_code ec;
+  auto endpoints = resolver.resolve(config_.host, std::to_string(config_.port), ec);
+  if (!ec) asio::connect(socket, endpoints, ec);
+  if (ec) {
+    throw std::runtime_error(fmt::format("cannot connect to the server at {}:{}: {}",
+                                         config_.host, config_.port, ec.message()));
+  }
+  console_.say(fmt::format("connected to {}:{}", config_.host, config_.port));
+  started_at_ = last_progress_at_ = std::chrono::steady_clock::now();
+  connection_ = std::make_shared<FrameConnection>(std::move(socket), kMaxChunkBytes);
+  connection_->start(FrameConnection::Callbacks{
+      [this](Frame frame) { on_frame(std::move(frame)); },
+      [this](const std::string& what) { core_.on_stream_error(what); },
+      [this](const std::string&) {
+        core_.on_disconnect();
+        signals_.cancel();
+        progress_timer_.cancel();
+      }});
+  watch_signals();
+  schedule_progress();
+}
+
+void PeerClient::on_frame(Frame frame) {
+  bool is_flag = frame.type == FrameType::kFlag;
+  core_.on_frame(std::move(frame));
+  // Until FLAG names the chunk size, the decoder allows the protocol maximum.
+  if (is_flag) connection_->set_chunk_bytes_max(core_.chunk_bytes());
+}
+
+void PeerClient::watch_signals() {
+  signals_.async_wait([this](const asio::error_code& ec, int signal_number) {
+    if (ec) return;
+    signal_exit_code_ = 128 + signal_number;
+    core_.on_shutdown(signal_number == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+  });
+}
+
+void PeerClient::schedule_progress() {
+  progress_timer_.expires_after(console_.progress_period());
+  progress_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || core_.finished()) return;
+    show_progress();
+    schedule_progress();
+  });
+}
+
+void PeerClient::show_progress() {
+  if (!core_.self()) return;
+  PeerProgress progress = core_.progress();
+  auto now = std::chrono::steady_clock::now();
+  double seconds = std::chrono::duration<double>(now - last_progress_at_).count();
+  double rate =
+      seconds > 0 ? static_cast<double>(progress.bytes_received - last_progress_bytes_) / seconds
+                  : 0;
+  last_progress_at_ = now;
+  last_progress_bytes_ = progress.bytes_received;
+  console_.progress(fmt::format("{}: {}/{} chunks received, {}/s", peer_letter(*core_.self()),
+                                progress.chunks_received, progress.chunks_needed,
+                                format_bytes(rate)));
+}
+
+void PeerClient::send(Frame frame) {
+  if (connection_) connection_->send(std::move(frame));
+}
+
+void PeerClient::log(std::string line) {
+  if (!log_.is_open() && core_.self()) {
+    log_.open(config_.log_dir, fmt::format("Client{}.txt", peer_letter(*core_.self())));
+  }
+  log_.write_line(line);
+}
+
+void PeerClient::notice(std::string text) { console_.say(text); }
+
+void PeerClient::finished(const PeerOutcome& outcome) {
+  log_.close();
+  console_.end_progress();
+  exit_code_ = outcome.success ? 0 : (signal_exit_code_ ? signal_exit_code_ : 1);
+  if (outcome.success) {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+    console_.say(fmt::format("done in {:.2f} s: {} files verified; final clocks {}", seconds,
+                             outcome.verified_owners.size(),
+                             format_clocks(outcome.final_clocks_us)));
+  } else {
+    console_.error(outcome.failure);
+  }
+  signals_.cancel();
+  progress_timer_.cancel();
+  if (connection_) connection_->close_after_flush();
+}
+
+}  // namespace chunkex

@@ -1,0 +1,58 @@
+// The peer's transport: connects to the relay, feeds frames to PeerCore and
+// writes what it asks. Chunks are read and written in place through
+// FileChunkStore; the log file ClientX.txt opens once the server assigns X.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include <asio.hpp>
+
+#include "common/config.h"
+#include "common/io/console.h"
+#include "common/io/file_chunk_store.h"
+#include "common/io/log_file.h"
+#include "common/net/frame_connection.h"
+#include "common/peer_core.h"
+
+namespace chunkex {
+
+class PeerClient : public PeerOutbox {
+ public:
+  // `store` must outlive the client.
+  PeerClient(asio::io_context& io, Config config, FileChunkStore& store);
+
+  // Connects (throws std::runtime_error when the server cannot be reached)
+  // and starts the exchange.
+  void start();
+  int exit_code() const { return exit_code_; }
+
+  // PeerOutbox
+  void send(Frame frame) override;
+  void log(std::string line) override;
+  void notice(std::string text) override;
+  void finished(const PeerOutcome& outcome) override;
+
+ private:
+  void on_frame(Frame frame);
+  void watch_signals();
+  void schedule_progress();
+  void show_progress();
+
+  asio::io_context& io_;
+  Config config_;
+  FileChunkStore& store_;
+  asio::signal_set signals_;
+  asio::steady_timer progress_timer_;
+  Console console_;
+  LogFile log_;
+  PeerCore core_;
+  std::shared_ptr<FrameConnection> connection_;
+  std::chrono::steady_clock::time_point started_at_{};
+  std::chrono::steady_clock::time_point last_progress_at_{};
+  uint64_t last_progress_bytes_ = 0;
+  int signal_exit_code_ = 0;
+  int exit_code_ = 1;
+};
+
+}  // namespace chunkex

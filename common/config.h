@@ -1,0 +1,43 @@
+// Configuration shared by the server and the clients: one JSON file (see
+// configs/default.json), overridden by command-line flags. Loading validates
+// every key and names the offending one in its error, before anything starts.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace chunkex {
+
+inline constexpr uint32_t kMaxWindowRounds = 1024;
+
+struct Config {
+  std::string host = "127.0.0.1";
+  uint16_t port = 9999;
+  int max_clients = 4;
+  uint32_t chunk_bytes = 131072;
+  uint32_t window = 8;  // rounds of requests a client keeps in flight
+  std::vector<PeerCosts> costs = {{6000, 600}, {7000, 700}, {8000, 800}, {9000, 900}};
+  std::string data_dir = "data";
+  std::string out_dir = "out";
+  std::string log_dir = "logs";
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Parses JSON text; `source` names it in error messages. Keys that are absent
+// keep their defaults; unknown keys are errors.
+Config parse_config(const std::string& json_text, const std::string& source);
+Config load_config_file(const std::string& path);
+
+// Checks cross-key rules (a cost entry for every client, ...). Call again
+// after command-line overrides.
+void validate_config(const Config& config, const std::string& source);
+
+}  // namespace chunkex

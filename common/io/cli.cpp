@@ -1,0 +1,45 @@
+#include "common/io/cli.h"
+
+#include <iostream>
+
+namespace chunkex {
+
+void add_config_flags(CLI::App& app, ConfigFlags& flags) {
+  app.add_option("--config", flags.config_path,
+                 "JSON config file (default: built-in values, the same as configs/default.json)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--host", flags.host, "server address (server: address to listen on)");
+  app.add_option("--port", flags.port, "server TCP port (server: 0 picks a free port)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--log-dir", flags.log_dir, "directory for the event logs");
+  app.add_option("--window", flags.window, "rounds of requests a client keeps in flight")
+      ->check(CLI::Range(1u, kMaxWindowRounds));
+}
+
+Config resolve_config(const ConfigFlags& flags) {
+  Config config = flags.config_path.empty() ? Config{} : load_config_file(flags.config_path);
+  if (flags.host) config.host = *flags.host;
+  if (flags.port) config.port = static_cast<uint16_t>(*flags.port);
+  if (flags.log_dir) config.log_dir = *flags.log_dir;
+  if (flags.window) config.window = *flags.window;
+  validate_config(config, flags.config_path.empty() ? "built-in config" : flags.config_path);
+  return config;
+}
+
+int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  try {
+    return body();
+  } catch (const ConfigError& error) {
+    std::cerr << app.get_name() << ": invalid configuration: " << error.what() << "\n";
+  } catch (const std::exception& error) {
+    std::cerr << app.get_name() << ": error: " << error.what() << "\n";
+  }
+  return 1;
+}
+
+}  // namespace chunkex

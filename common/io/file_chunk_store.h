@@ -1,0 +1,43 @@
+// ChunkStore over real files. The own file is read in place with pread; each
+// received file is written with pwrite into `<out>/<SELF>_<OWNER>_complete.file.part`
+// and renamed to its final name only after it verified, so a final name never
+// holds a partial or corrupt file. Memory use does not grow with file size.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/chunk_store.h"
+
+namespace chunkex {
+
+class FileChunkStore : public ChunkStore {
+ public:
+  // `own_file` overrides the default `<data_dir>/<ID>.file`.
+  FileChunkStore(std::optional<std::string> own_file, std::string data_dir, std::string out_dir);
+  ~FileChunkStore() override;
+
+  FileAnnouncement open_own_file(PeerIndex self) override;
+  void read_own_chunk(uint64_t offset, std::span<uint8_t> dest) override;
+  void begin_file(PeerIndex owner, uint64_t size_bytes) override;
+  void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override;
+  void commit_file(PeerIndex owner) override;
+
+  std::string final_path(PeerIndex owner) const;
+  std::string own_path() const { return own_path_; }
+
+ private:
+  std::optional<std::string> own_file_override_;
+  std::string data_dir_;
+  std::string out_dir_;
+  std::string own_path_;
+  PeerIndex self_ = 0;
+  int own_fd_ = -1;
+  std::vector<int> incoming_fds_;  // by owner; -1 when not open
+};
+
+// SHA-256 and size of a whole file, read in blocks. Throws std::runtime_error.
+FileAnnouncement describe_file(int fd, const std::string& path);
+
+}  // namespace chunkex

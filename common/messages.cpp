@@ -1,0 +1,203 @@
+#include "common/messages.h"
+
+#include <algorithm>
+
+namespace chunkex {
+namespace {
+
+void put_digest(Bytes& out, const Sha256Digest& digest) {
+  out.insert(out.end(), digest.begin(), digest.end());
+}
+
+bool get_digest(ByteReader& reader, Sha256Digest& digest) {
+  ByteView view;
+  if (!reader.get_bytes(digest.size(), view)) return false;
+  std::copy(view.begin(), view.end(), digest.begin());
+  return true;
+}
+
+// Wraps a payload decoder: the frame must be of `type` and the decoder must
+// consume the payload exactly.
+template <typename Message, typename Parse>
+std::optional<Message> decode_exact(const Frame& frame, FrameType type, Parse parse) {
+  if (frame.type != type) return std::nullopt;
+  ByteReader reader(frame.payload);
+  Message message{};
+  if (!parse(reader, message) || reader.remaining() != 0) return std::nullopt;
+  return message;
+}
+
+void put_chunk_header(uint8_t* dest, const ChunkHeader& header) {
+  store_big_endian<uint64_t>(dest, header.round);
+  dest[8] = header.peer;
+  store_big_endian<uint32_t>(dest + 9, header.chunk_index);
+  store_big_endian<int64_t>(dest + 13, header.clock_us);
+}
+
+}  // namespace
+
+Frame encode(const FlagMessage& message) {
+  Frame frame{FrameType::kFlag, {}};
+  put_big_endian<uint8_t>(frame.payload, message.peer);
+  put_big_endian<uint8_t>(frame.payload, message.peer_count);
+  put_big_endian<uint32_t>(frame.payload, message.chunk_bytes);
+  return frame;
+}
+
+Frame encode_announce(const FileAnnouncement& message) {
+  Frame frame{FrameType::kAnnounce, {}};
+  put_big_endian<uint64_t>(frame.payload, message.size_bytes);
+  put_digest(frame.payload, message.sha256);
+  return frame;
+}
+
+Frame encode(const RosterMessage& message) {
+  Frame frame{FrameType::kRoster, {}};
+  put_big_endian<uint8_t>(frame.payload, static_cast<uint8_t>(message.files.size()));
+  for (size_t i = 0; i < message.files.size(); ++i) {
+    put_big_endian<uint64_t>(frame.payload, message.files[i].size_bytes);
+    put_digest(frame.payload, message.files[i].sha256);
+    put_big_endian<uint32_t>(frame.payload, static_cast<uint32_t>(message.costs[i].chunk_us));
+    put_big_endian<uint32_t>(frame.payload, static_cast<uint32_t>(message.costs[i].other_us));
+  }
+  return frame;
+}
+
+Frame encode(const RequestMessage& message) {
+  Frame frame{FrameType::kRequestChunk, {}};
+  put_big_endian<uint64_t>(frame.payload, message.round);
+  put_big_endian<uint8_t>(frame.payload, message.peer);
+  put_big_endian<uint32_t>(frame.payload, message.chunk_index);
+  put_big_endian<int64_t>(frame.payload, message.clock_us);
+  return frame;
+}
+
+Frame encode(const IdleMessage& message) {
+  Frame frame{FrameType::kIdle, {}};
+  put_big_endian<uint64_t>(frame.payload, message.round);
+  return frame;
+}
+
+Frame encode(const DoneMessage& message) {
+  Frame frame{FrameType::kDone, {}};
+  put_big_endian<uint8_t>(frame.payload, static_cast<uint8_t>(message.verified_owners.size()));
+  for (PeerIndex owner : message.verified_owners) put_big_endian<uint8_t>(frame.payload, owner);
+  return frame;
+}
+
+Frame encode(const FinalMessage& message) {
+  Frame frame{FrameType::kFinal, {}};
+  put_big_endian<uint8_t>(frame.payload, static_cast<uint8_t>(message.clocks_us.size()));
+  for (ClockUs clock : message.clocks_us) put_big_endian<int64_t>(frame.payload, clock);
+  return frame;
+}
+
+Frame encode_error(std::string_view text) {
+  text = text.substr(0, kMaxErrorTextBytes);
+  return Frame{FrameType::kError, Bytes(text.begin(), text.end())};
+}
+
+std::optional<FlagMessage> decode_flag(const Frame& frame) {
+  return decode_exact<FlagMessage>(frame, FrameType::kFlag, [](ByteReader& r, FlagMessage& m) {
+    return r.get(m.peer) && r.get(m.peer_count) && r.get(m.chunk_bytes) && m.peer_count > 0 &&
+           m.peer_count <= kMaxPeers && m.peer < m.peer_count && m.chunk_bytes > 0 &&
+           m.chunk_bytes <= kMaxChunkBytes;
+  });
+}
+
+std::optional<FileAnnouncement> decode_announce(const Frame& frame) {
+  return decode_exact<FileAnnouncement>(
+      frame, FrameType::kAnnounce, [](ByteReader& r, FileAnnouncement& m) {
+        return r.get(m.size_bytes) && get_digest(r, m.sha256);
+      });
+}
+
+std::optional<RosterMessage> decode_roster(const Frame& frame) {
+  return decode_exact<RosterMessage>(frame, FrameType::kRoster, [](ByteReader& r, RosterMessage& m) {
+    uint8_t count = 0;
+    if (!r.get(count) || count == 0 || count > kMaxPeers) return false;
+    for (uint8_t i = 0; i < count; ++i) {
+      FileAnnouncement file;
+      uint32_t chunk_us = 0, other_us = 0;
+      if (!r.get(file.size_bytes) || !get_digest(r, file.sha256) || !r.get(chunk_us) ||
+          !r.get(other_us)) {
+        return false;
+      }
+      m.files.push_back(file);
+      m.costs.push_back(PeerCosts{chunk_us, other_us});
+    }
+    return true;
+  });
+}
+
+std::optional<RequestMessage> decode_request(const Frame& frame) {
+  return decode_exact<RequestMessage>(
+      frame, FrameType::kRequestChunk, [](ByteReader& r, RequestMessage& m) {
+        return r.get(m.round) && r.get(m.peer) && r.get(m.chunk_index) && r.get(m.clock_us);
+      });
+}
+
+std::optional<IdleMessage> decode_idle(const Frame& frame) {
+  return decode_exact<IdleMessage>(frame, FrameType::kIdle,
+                                   [](ByteReader& r, IdleMessage& m) { return r.get(m.round); });
+}
+
+std::optional<DoneMessage> decode_done(const Frame& frame) {
+  return decode_exact<DoneMessage>(frame, FrameType::kDone, [](ByteReader& r, DoneMessage& m) {
+    uint8_t count = 0;
+    if (!r.get(count) || count > kMaxPeers) return false;
+    m.verified_owners.resize(count);
+    for (auto& owner : m.verified_owners) {
+      if (!r.get(owner)) return false;
+    }
+    return true;
+  });
+}
+
+std::optional<FinalMessage> decode_final(const Frame& frame) {
+  return decode_exact<FinalMessage>(frame, FrameType::kFinal, [](ByteReader& r, FinalMessage& m) {
+    uint8_t count = 0;
+    if (!r.get(count) || count > kMaxPeers) return false;
+    m.clocks_us.resize(count);
+    for (auto& clock : m.clocks_us) {
+      if (!r.get(clock)) return false;
+    }
+    return true;
+  });
+}
+
+std::string decode_error(const Frame& frame) {
+  return std::string(frame.payload.begin(), frame.payload.end());
+}
+
+Frame make_chunk_frame(FrameType type, const ChunkHeader& header, size_t data_bytes) {
+  Frame frame{type, Bytes(kChunkHeaderBytes + data_bytes)};
+  put_chunk_header(frame.payload.data(), header);
+  return frame;
+}
+
+std::optional<ChunkHeader> decode_chunk_header(const Frame& frame) {
+  if (!carries_chunk_data(frame.type) || frame.payload.size() < kChunkHeaderBytes) {
+    return std::nullopt;
+  }
+  ByteReader reader(frame.payload);
+  ChunkHeader header;
+  reader.get(header.round);
+  reader.get(header.peer);
+  reader.get(header.chunk_index);
+  reader.get(header.clock_us);
+  return header;
+}
+
+void rewrite_chunk_frame(Frame& frame, FrameType type, const ChunkHeader& header) {
+  frame.type = type;
+  put_chunk_header(frame.payload.data(), header);
+}
+
+ByteView chunk_data(const Frame& frame) {
+  return ByteView(frame.payload).subspan(kChunkHeaderBytes);
+}
+
+uint8_t* chunk_data_area(Frame& frame) { return frame.payload.data() + kChunkHeaderBytes; }
+
+}  // namespace chunkex

@@ -1,0 +1,120 @@
+#include "common/net/frame_connection.h"
+
+namespace chunkex {
+namespace {
+
+constexpr size_t kReadBufferBytes = 256 * 1024;
+// Frames gathered into one write; bounds the iovec count per syscall.
+constexpr size_t kMaxFramesPerWrite = 64;
+// How long a closing connection waits for the other side to close too.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+}  // namespace
+
+FrameConnection::FrameConnection(asio::ip::tcp::socket socket, uint32_t chunk_bytes_max)
+    : socket_(std::move(socket)),
+      linger_timer_(socket_.get_executor()),
+      decoder_(chunk_bytes_max),
+      read_buffer_(kReadBufferBytes) {
+  asio::error_code ignored;
+  // Requests are tiny and latency-bound; Nagle would hold them back.
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+}
+
+void FrameConnection::start(Callbacks callbacks) {
+  callbacks_ = std::move(callbacks);
+  do_read();
+}
+
+void FrameConnection::do_read() {
+  auto self(shared_from_this());
+  socket_.async_read_some(asio::buffer(read_buffer_),
+                          [this, self](const asio::error_code& ec, size_t bytes) {
+                            if (closed_) return;
+                            if (!ec) {
+                              deliver(bytes);
+                              if (!closed_) do_read();
+                            } else if (ec == asio::error::eof && decoder_.mid_frame()) {
+                              finish("connection closed in the middle of a frame");
+                            } else {
+                              finish(ec == asio::error::eof ? "connection closed" : ec.message());
+                            }
+                          });
+}
+
+void FrameConnection::deliver(size_t bytes) {
+  bytes_read_ += bytes;
+  std::vector<Frame> frames;
+  bool ok = decoder_.feed(ByteView(read_buffer_.data(), bytes), frames);
+  for (Frame& frame : frames) {
+    if (closed_ || closing_) return;
+    callbacks_.on_frame(std::move(frame));
+  }
+  if (!ok && !closed_ && !closing_) {
+    std::string error = decoder_.error();
+    if (callbacks_.on_stream_error) callbacks_.on_stream_error(error);
+    close_after_flush();
+  }
+}
+
+void FrameConnection::send(Frame frame) {
+  if (closed_ || closing_) return;
+  auto header = encode_frame_header(frame.type, static_cast<uint32_t>(frame.payload.size()));
+  queue_.push_back(Outgoing{header, std::move(frame)});
+  if (frames_in_flight_ == 0) do_write();
+}
+
+void FrameConnection::do_write() {
+  if (queue_.empty()) {
+    if (closing_) half_close();
+    return;
+  }
+  std::vector<asio::const_buffer> buffers;
+  frames_in_flight_ = std::min(queue_.size(), kMaxFramesPerWrite);
+  for (size_t i = 0; i < frames_in_flight_; ++i) {
+    buffers.push_back(asio::buffer(queue_[i].header));
+    if (!queue_[i].frame.payload.empty()) buffers.push_back(asio::buffer(queue_[i].frame.payload));
+  }
+  auto self(shared_from_this());
+  asio::async_write(socket_, buffers, [this, self](const asio::error_code& ec, size_t bytes) {
+    if (closed_) return;
+    if (ec) return finish(ec.message());
+    bytes_written_ += bytes;
+    for (; frames_in_flight_ > 0; --frames_in_flight_) queue_.pop_front();
+    do_write();
+  });
+}
+
+void FrameConnection::close_after_flush() {
+  if (closed_) return;
+  closing_ = true;
+  if (frames_in_flight_ == 0) do_write();
+}
+
+// Closing at once with unread input would make the kernel send RST, and the
+// other side could lose the last frames (an ERROR saying why). So: send FIN,
+// drain input until the other side closes, and give up after kLingerTime.
+void FrameConnection::half_close() {
+  asio::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  auto self(shared_from_this());
+  linger_timer_.expires_after(kLingerTime);
+  linger_timer_.async_wait([this, self](const asio::error_code& ec) {
+    if (!ec) finish("closed locally");
+  });
+}
+
+void FrameConnection::close_now() { finish("closed locally"); }
+
+void FrameConnection::finish(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  linger_timer_.cancel();
+  asio::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  queue_.clear();
+  if (callbacks_.on_closed) callbacks_.on_closed(why);
+}
+
+}  // namespace chunkex

@@ -1,0 +1,70 @@
+// One TCP connection carrying chunkex frames, shared by the server and the
+// client transports (after Asio's chat example): a read loop that feeds a
+// FrameDecoder, and a write queue with exactly one gather write in flight.
+// It knows nothing of the protocol; it hands frames and failures to callbacks.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "common/frame.h"
+
+namespace chunkex {
+
+class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
+ public:
+  struct Callbacks {
+    std::function<void(Frame)> on_frame;
+    // The stream was not valid chunkex framing; the connection is closed.
+    std::function<void(const std::string&)> on_stream_error;
+    // The peer closed the connection or it failed (called once, last).
+    std::function<void(const std::string&)> on_closed;
+  };
+
+  FrameConnection(asio::ip::tcp::socket socket, uint32_t chunk_bytes_max);
+
+  void start(Callbacks callbacks);
+  void send(Frame frame);
+  // Closes once every queued frame is written.
+  void close_after_flush();
+  void close_now();
+  void set_chunk_bytes_max(uint32_t chunk_bytes_max) { decoder_.set_chunk_bytes_max(chunk_bytes_max); }
+
+  bool is_open() const { return !closed_; }
+  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_written() const { return bytes_written_; }
+  size_t queued_frames() const { return queue_.size(); }
+
+ private:
+  struct Outgoing {
+    std::array<uint8_t, kFrameHeaderBytes> header;
+    Frame frame;
+  };
+
+  void do_read();
+  void deliver(size_t bytes);
+  void do_write();
+  void half_close();
+  void finish(const std::string& why);
+
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer linger_timer_;
+  FrameDecoder decoder_;
+  Callbacks callbacks_;
+  std::vector<uint8_t> read_buffer_;
+  std::deque<Outgoing> queue_;  // deque: queued headers stay put while written
+  size_t frames_in_flight_ = 0;
+  bool closing_ = false;
+  bool closed_ = false;
+  uint64_t bytes_read_ = 0;
+  uint64_t bytes_written_ = 0;
+};
+
+}  // namespace chunkex

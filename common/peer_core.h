@@ -1,0 +1,115 @@
+// A peer's protocol logic as a state machine with no I/O of its own: frames
+// from the server go in; frames to send, log lines and chunk reads/writes
+// (through ChunkStore) come out.
+//
+// The peer steps its own copy of ExchangeModel: the model says what this peer
+// asks each round and every clock it will see, so requests can be sent up to
+// `window` rounds ahead and the log still comes out in canonical order. Every
+// clock the server sends is checked against the model.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/chunk_store.h"
+#include "common/chunking.h"
+#include "common/exchange_model.h"
+#include "common/messages.h"
+#include "common/sha256.h"
+
+namespace chunkex {
+
+struct PeerOutcome {
+  bool success = false;
+  std::string failure;
+  std::optional<PeerIndex> self;
+  std::vector<ClockUs> final_clocks_us;
+  std::vector<PeerIndex> verified_owners;
+};
+
+class PeerOutbox {
+ public:
+  virtual ~PeerOutbox() = default;
+  virtual void send(Frame frame) = 0;
+  virtual void log(std::string line) = 0;
+  virtual void notice(std::string text) = 0;
+  // Called once; the transport closes the connection and exits.
+  virtual void finished(const PeerOutcome& outcome) = 0;
+};
+
+struct PeerProgress {
+  uint64_t chunks_received = 0;
+  uint64_t chunks_needed = 0;
+  uint64_t bytes_received = 0;
+};
+
+class PeerCore {
+ public:
+  // `store` and `outbox` must outlive the core.
+  PeerCore(uint32_t window, ChunkStore& store, PeerOutbox& outbox);
+
+  void on_frame(Frame frame);
+  void on_stream_error(const std::string& what);
+  void on_disconnect();
+  void on_shutdown(const std::string& why);
+
+  bool finished() const { return phase_ == Phase::kFinished; }
+  std::optional<PeerIndex> self() const { return self_; }
+  PeerProgress progress() const { return progress_; }
+  // The largest chunk the server may send (for the frame decoder).
+  uint32_t chunk_bytes() const { return chunk_bytes_; }
+
+ private:
+  enum class Phase { kAwaitFlag, kAwaitRoster, kExchanging, kAwaitFinal, kFinished };
+
+  struct OpenRound {
+    RoundPlan plan;
+    std::vector<PeerIndex> requesters;  // whom this peer serves, in ID order
+    size_t served = 0;
+    bool delivered = false;
+    std::vector<std::string> completion_lines;  // "file of B complete" etc.
+  };
+
+  struct Incoming {
+    FileLayout layout;
+    Sha256Digest expected_sha256{};
+    Sha256 hasher;
+    uint32_t chunks_received = 0;
+  };
+
+  void handle_flag(const Frame& frame);
+  void handle_roster(const Frame& frame);
+  void handle_forward(const Frame& frame);
+  void handle_send_chunk(const Frame& frame);
+  void handle_final(const Frame& frame);
+  void send_requests();
+  void complete_rounds();
+  void finish_incoming(PeerIndex owner, OpenRound& round);
+  OpenRound* open_round(uint64_t round);
+  void log_round(const OpenRound& round);
+  void protocol_error(const std::string& what);
+  void fail(const std::string& why, bool tell_server);
+  ClockUs clock() const;
+  std::string line(ClockUs clock_us, const std::string& event) const;
+
+  uint32_t window_;
+  ChunkStore& store_;
+  PeerOutbox& outbox_;
+  Phase phase_ = Phase::kAwaitFlag;
+  std::optional<PeerIndex> self_;
+  uint8_t peer_count_ = 0;
+  uint32_t chunk_bytes_ = kMaxChunkBytes;
+  FileAnnouncement own_file_;
+  std::optional<ExchangeModel> model_;
+  std::deque<OpenRound> rounds_;  // rounds_.front() is the oldest incomplete round
+  uint64_t next_complete_round_ = 0;
+  ClockUs completed_clock_us_ = 0;
+  std::vector<std::optional<Incoming>> incoming_;  // by owner
+  std::vector<PeerIndex> verified_owners_;
+  PeerProgress progress_;
+};
+
+}  // namespace chunkex

@@ -1,0 +1,253 @@
+#include "server/relay_server.h"
+
+#include <csignal>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace chunkex {
+namespace {
+
+// After the exchange ends, peers get this long to read their last frame.
+constexpr auto kFlushDeadline = std::chrono::seconds(5);
+
+RelaySettings relay_settings(const Config& config) {
+  return RelaySettings{config.max_clients, config.chunk_bytes, config.costs, config.window};
+}
+
+double ms_of(ClockUs clock_us) { return static_cast<double>(clock_us) / 1000.0; }
+
+}  // namespace
+
+RelayServer::RelayServer(asio::io_context& io, Config config)
+    : io_(io),
+      config_(std::move(config)),
+      acceptor_(io),
+      signals_(io, SIGINT, SIGTERM),
+      progress_timer_(io),
+      stop_timer_(io),
+      console_("[server] "),
+      core_(relay_settings(config_), *this) {
+  log_.open(config_.log_dir, "Server.txt");
+}
+
+void RelayServer::listen() {
+  asio::ip::tcp::resolver resolver(io_);
+  asio::error_code ec;
+  auto endpoints = resolver.resolve(config_.host, std::to_string(config_.port), ec);
+  if (ec || endpoints.empty()) {
+    throw std::runtime_error(fmt::format("cannot resolve {}: {}", config_.host, ec.message()));
+  }
+  asio::ip::tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint, ec);
+  if (ec) {
+    throw std::runtime_error(
+        fmt::format("cannot listen on {}:{}: {}", config_.host, config_.port, ec.message()));
+  }
+  acceptor_.listen();
+  auto bound = acceptor_.local_endpoint();
+  fmt::print("listening on {}:{}\n", bound.address().to_string(), bound.port());
+  std::fflush(stdout);
+  console_.say(fmt::format("waiting for {} clients", config_.max_clients));
+  watch_signals();
+  do_accept();
+}
+
+void RelayServer::do_accept() {
+  acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+    if (stopping_) return;
+    if (!ec) {
+      add_connection(std::move(socket));
+    } else if (ec != asio::error::operation_aborted) {
+      console_.error("accept failed: " + ec.message());
+    }
+    do_accept();
+  });
+}
+
+void RelayServer::add_connection(asio::ip::tcp::socket socket) {
+  ConnId conn = next_conn_++;
+  auto connection = std::make_shared<FrameConnection>(std::move(socket), config_.chunk_bytes);
+  connections_[conn] = connection;
+  connection->start(FrameConnection::Callbacks{
+      [this, conn](Frame frame) { core_.on_frame(conn, std::move(frame)); },
+      [this, conn](const std::string& what) { core_.on_stream_error(conn, what); },
+      [this, conn](const std::string&) {
+        forget_connection(conn);
+        core_.on_disconnect(conn);
+      }});
+  core_.on_connect(conn);
+}
+
+void RelayServer::forget_connection(ConnId conn) {
+  auto found = connections_.find(conn);
+  if (found == connections_.end()) return;
+  closed_bytes_received_ += found->second->bytes_read();
+  closed_bytes_sent_ += found->second->bytes_written();
+  connections_.erase(found);
+  if (stopping_ && connections_.empty()) {
+    stop_timer_.cancel();
+  }
+}
+
+void RelayServer::watch_signals() {
+  signals_.async_wait([this](const asio::error_code& ec, int signal_number) {
+    if (ec) return;
+    signal_exit_code_ = 128 + signal_number;
+    core_.on_shutdown(signal_number == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+  });
+}
+
+void RelayServer::send(ConnId conn, Frame frame) {
+  auto found = connections_.find(conn);
+  if (found != connections_.end()) found->second->send(std::move(frame));
+}
+
+void RelayServer::close(ConnId conn) {
+  auto found = connections_.find(conn);
+  if (found != connections_.end()) found->second->close_after_flush();
+}
+
+void RelayServer::log(std::string line) { log_.write_line(line); }
+
+void RelayServer::notice(std::string text) { console_.say(text); }
+
+void RelayServer::exchange_started() {
+  started_at_ = std::chrono::steady_clock::now();
+  last_progress_at_ = *started_at_;
+  schedule_progress();
+}
+
+void RelayServer::schedule_progress() {
+  progress_timer_.expires_after(console_.progress_period());
+  progress_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    show_progress();
+    schedule_progress();
+  });
+}
+
+void RelayServer::show_progress() {
+  RelayProgress progress = core_.progress();
+  auto now = std::chrono::steady_clock::now();
+  double seconds = std::chrono::duration<double>(now - last_progress_at_).count();
+  uint64_t bytes = bytes_sent();
+  double rate = seconds > 0 ? static_cast<double>(bytes - last_progress_bytes_) / seconds : 0;
+  last_progress_at_ = now;
+  last_progress_bytes_ = bytes;
+  std::string text = fmt::format("round {}/{}", progress.rounds_delivered, progress.rounds_total);
+  for (size_t i = 0; i < progress.chunks_received.size(); ++i) {
+    text += fmt::format("  {} {}/{}", peer_letter(static_cast<PeerIndex>(i)),
+                        progress.chunks_received[i], progress.chunks_needed[i]);
+  }
+  console_.progress(text + fmt::format("  {}/s", format_bytes(rate)));
+}
+
+uint64_t RelayServer::bytes_received() const {
+  uint64_t total = closed_bytes_received_;
+  for (const auto& [conn, connection] : connections_) total += connection->bytes_read();
+  return total;
+}
+
+uint64_t RelayServer::bytes_sent() const {
+  uint64_t total = closed_bytes_sent_;
+  for (const auto& [conn, connection] : connections_) total += connection->bytes_written();
+  return total;
+}
+
+void RelayServer::finished(const RelayOutcome& outcome) {
+  double wall_seconds =
+      started_at_ ? std::chrono::duration<double>(std::chrono::steady_clock::now() - *started_at_)
+                        .count()
+                  : 0.0;
+  log_.close();
+  exit_code_ = outcome.success ? 0 : (signal_exit_code_ ? signal_exit_code_ : 1);
+  print_summary(outcome, wall_seconds);
+  write_summary(outcome, wall_seconds);
+  stop_when_flushed();
+}
+
+void RelayServer::print_summary(const RelayOutcome& outcome, double wall_seconds) {
+  console_.end_progress();
+  if (!outcome.success) {
+    console_.error(fmt::format("exchange failed after {} rounds: {}", outcome.rounds,
+                               outcome.failure));
+    return;
+  }
+  uint64_t relayed = bytes_received() + bytes_sent();
+  size_t verified = 0;
+  for (const auto& owners : outcome.verified_owners) verified += owners.size();
+  console_.say(fmt::format("exchange complete: {} rounds in {:.2f} s", outcome.rounds,
+                           wall_seconds));
+  console_.say("final clocks " + format_clocks(outcome.final_clocks_us));
+  console_.say(fmt::format("relayed {} ({} in, {} out), {}/s", format_bytes(double(relayed)),
+                           format_bytes(double(bytes_received())),
+                           format_bytes(double(bytes_sent())),
+                           format_bytes(wall_seconds > 0 ? double(relayed) / wall_seconds : 0)));
+  console_.say(fmt::format("files verified: {} of {}", verified,
+                           outcome.files.size() * (outcome.files.size() - 1)));
+  if (outcome.rejected_connections > 0) {
+    console_.say(fmt::format("connections rejected: {}", outcome.rejected_connections));
+  }
+}
+
+void RelayServer::write_summary(const RelayOutcome& outcome, double wall_seconds) {
+  using nlohmann::json;
+  uint64_t received = bytes_received();
+  uint64_t sent = bytes_sent();
+  json summary = {
+      {"success", outcome.success},
+      {"rounds", outcome.rounds},
+      {"wall_seconds", wall_seconds},
+      {"bytes_relayed", {{"received", received}, {"sent", sent}, {"total", received + sent}}},
+      {"goodput_bytes_per_second",
+       wall_seconds > 0 ? static_cast<double>(received + sent) / wall_seconds : 0.0},
+      {"rejected_connections", outcome.rejected_connections},
+  };
+  if (!outcome.success) summary["failure"] = outcome.failure;
+  for (size_t i = 0; i < outcome.final_clocks_us.size(); ++i) {
+    std::string id = peer_name(static_cast<PeerIndex>(i));
+    summary["final_clocks_ms"][id] = ms_of(outcome.final_clocks_us[i]);
+    summary["final_clocks_us"][id] = outcome.final_clocks_us[i];
+  }
+  for (size_t i = 0; i < outcome.files.size(); ++i) {
+    std::string id = peer_name(static_cast<PeerIndex>(i));
+    summary["files"][id] = {{"size_bytes", outcome.files[i].size_bytes},
+                            {"sha256", to_hex(outcome.files[i].sha256)}};
+    for (PeerIndex owner = 0; owner < outcome.files.size(); ++owner) {
+      if (owner == i) continue;
+      const auto& verified = outcome.verified_owners[i];
+      summary["received"][id][peer_name(owner)] =
+          std::find(verified.begin(), verified.end(), owner) != verified.end() ? "verified"
+                                                                              : "missing";
+    }
+  }
+  std::string path = (std::filesystem::path(config_.log_dir) / "summary.json").string();
+  try {
+    write_file_atomically(path, summary.dump(2) + "\n");
+    console_.say("summary written to " + path);
+  } catch (const std::exception& error) {
+    console_.error(error.what());
+  }
+}
+
+// Stop accepting, let every connection flush its last frames (FINAL or
+// ERROR), and stop the loop when they are closed or the deadline passes.
+void RelayServer::stop_when_flushed() {
+  stopping_ = true;
+  asio::error_code ignored;
+  acceptor_.close(ignored);
+  signals_.cancel();
+  progress_timer_.cancel();
+  if (connections_.empty()) return;
+  stop_timer_.expires_after(kFlushDeadline);
+  stop_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
+    for (auto& [conn, connection] : std::map(connections_)) connection->close_now();
+  });
+}
+
+}  // namespace chunkex

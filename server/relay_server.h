@@ -1,0 +1,73 @@
+// The relay server's transport: one Asio event loop, one FrameConnection per
+// socket, all protocol decisions delegated to RelayCore. It owns the things
+// that vary between runs (addresses, wall time, throughput), which go to the
+// console and to summary.json, never to Server.txt.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include <asio.hpp>
+
+#include "common/config.h"
+#include "common/io/console.h"
+#include "common/io/log_file.h"
+#include "common/net/frame_connection.h"
+#include "common/relay_core.h"
+
+namespace chunkex {
+
+class RelayServer : public RelayOutbox {
+ public:
+  RelayServer(asio::io_context& io, Config config);
+
+  // Binds, starts accepting and prints "listening on HOST:PORT". Throws
+  // std::runtime_error when the address cannot be used.
+  void listen();
+  int exit_code() const { return exit_code_; }
+
+  // RelayOutbox
+  void send(ConnId conn, Frame frame) override;
+  void close(ConnId conn) override;
+  void log(std::string line) override;
+  void notice(std::string text) override;
+  void exchange_started() override;
+  void finished(const RelayOutcome& outcome) override;
+
+ private:
+  void do_accept();
+  void add_connection(asio::ip::tcp::socket socket);
+  void forget_connection(ConnId conn);
+  void watch_signals();
+  void schedule_progress();
+  void show_progress();
+  void print_summary(const RelayOutcome& outcome, double wall_seconds);
+  void write_summary(const RelayOutcome& outcome, double wall_seconds);
+  void stop_when_flushed();
+  uint64_t bytes_received() const;
+  uint64_t bytes_sent() const;
+
+  asio::io_context& io_;
+  Config config_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  asio::steady_timer progress_timer_;
+  asio::steady_timer stop_timer_;
+  Console console_;
+  LogFile log_;
+  RelayCore core_;
+  std::map<ConnId, std::shared_ptr<FrameConnection>> connections_;
+  ConnId next_conn_ = 1;
+  uint64_t closed_bytes_received_ = 0;
+  uint64_t closed_bytes_sent_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> started_at_;
+  std::chrono::steady_clock::time_point last_progress_at_{};
+  uint64_t last_progress_bytes_ = 0;
+  bool stopping_ = false;
+  int signal_exit_code_ = 0;
+  int exit_code_ = 1;
+};
+
+}  // namespace chunkex
