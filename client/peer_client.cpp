@@ -99,8 +99,8 @@ void PeerClient::finished(const PeerOutcome& outcome) {
   if (outcome.success) {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
-    console_.say(fmt::format("done in {:.2f} s: {} files verified; final clocks {}", seconds,
-                             outcome.verified_owners.size(),
+    console_.say(fmt::format("{}: done in {:.2f} s: {} files verified; final clocks {}",
+                             peer_letter(*outcome.self), seconds, outcome.verified_owners.size(),
                              format_clocks(outcome.final_clocks_us)));
   } else {
     console_.error(outcome.failure);

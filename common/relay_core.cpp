@@ -18,7 +18,7 @@ std::string describe_request(const PlannedRequest& request) {
 }  // namespace
 
 RelayCore::RelayCore(RelaySettings settings, RelayOutbox& outbox)
-    : settings_(std::move(settings)), outbox_(outbox) {}
+    : settings_(std::move(settings)), outbox_(outbox), peers_(settings_.max_clients) {}
 
 std::string RelayCore::line(ClockUs clock_us, const std::string& event) const {
   return fmt::format("{} [Server] {}", format_clock_ms(clock_us), event);
@@ -29,19 +29,36 @@ ClockUs RelayCore::max_clock() const {
 }
 
 void RelayCore::on_connect(ConnId conn) {
-  if (phase_ != Phase::kJoining || static_cast<int>(peers_.size()) >= settings_.max_clients) {
+  auto free_slot = std::find_if(peers_.begin(), peers_.end(),
+                                [](const PeerSlot& slot) { return slot.conn == 0; });
+  if (phase_ != Phase::kJoining || free_slot == peers_.end()) {
     reject(conn, fmt::format("server full: all {} client slots are taken", settings_.max_clients));
     return;
   }
-  auto peer = static_cast<PeerIndex>(peers_.size());
-  PeerSlot slot;
-  slot.conn = conn;
-  peers_.push_back(std::move(slot));
+  auto peer = static_cast<PeerIndex>(free_slot - peers_.begin());
+  free_slot->conn = conn;
   peer_of_conn_[conn] = peer;
   outbox_.send(conn, encode(FlagMessage{peer, static_cast<uint8_t>(settings_.max_clients),
                                         settings_.chunk_bytes}));
-  outbox_.notice(fmt::format("client {} joined ({} of {})", peer_letter(peer), peers_.size(),
+  outbox_.notice(fmt::format("client {} joined ({} of {})", peer_letter(peer), joined_count(),
                              settings_.max_clients));
+}
+
+size_t RelayCore::joined_count() const {
+  return static_cast<size_t>(std::count_if(peers_.begin(), peers_.end(),
+                                           [](const PeerSlot& slot) { return slot.conn != 0; }));
+}
+
+// Before the exchange starts nothing depends on a peer yet, so one that
+// leaves or misbehaves only gives its slot (and ID) back to the next comer.
+void RelayCore::release_slot(PeerIndex peer, const std::string& why) {
+  ConnId conn = peers_[peer].conn;
+  outbox_.send(conn, encode_error(why));
+  outbox_.close(conn);
+  peer_of_conn_.erase(conn);
+  peers_[peer] = PeerSlot{};
+  outbox_.notice(fmt::format("client {} left before the exchange started ({}); slot {} is free",
+                             peer_letter(peer), why, peer_letter(peer)));
 }
 
 // A rejection's moment depends on when the stranger connected, so its log
@@ -68,6 +85,7 @@ void RelayCore::on_frame(ConnId conn, Frame frame) {
     case FrameType::kDone:
       return handle_done(peer, frame);
     case FrameType::kError:
+      if (phase_ == Phase::kJoining) return release_slot(peer, "reported: " + decode_error(frame));
       return fail(fmt::format("client {} reported an error: {}", peer_letter(peer),
                               decode_error(frame)),
                   peer);
@@ -89,6 +107,7 @@ void RelayCore::on_stream_error(ConnId conn, const std::string& what) {
 void RelayCore::on_disconnect(ConnId conn) {
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end() || phase_ == Phase::kFinished) return;
+  if (phase_ == Phase::kJoining) return release_slot(found->second, "disconnected");
   fail(fmt::format("client {} disconnected", peer_letter(found->second)), found->second);
 }
 
@@ -108,7 +127,6 @@ void RelayCore::handle_announce(PeerIndex peer, const Frame& frame) {
   }
   peers_[peer].file = *announce;
   bool everyone_announced =
-      static_cast<int>(peers_.size()) == settings_.max_clients &&
       std::all_of(peers_.begin(), peers_.end(), [](const PeerSlot& slot) { return slot.file; });
   if (everyone_announced) start_exchange();
 }
@@ -370,6 +388,7 @@ void RelayCore::maybe_finish() {
 }
 
 void RelayCore::protocol_error(PeerIndex peer, const std::string& what) {
+  if (phase_ == Phase::kJoining) return release_slot(peer, "protocol error: " + what);
   fail(fmt::format("protocol error from client {}: {}", peer_letter(peer), what), peer);
 }
 
@@ -383,7 +402,9 @@ void RelayCore::fail(const std::string& why, std::optional<PeerIndex> culprit) {
   outbox_.log(line(max_clock(), "exchange abandoned"));
   outbox_.notice("error: " + why);
   Frame error = encode_error(why + "; the exchange cannot go on");
-  for (const PeerSlot& slot : peers_) outbox_.send(slot.conn, error);
+  for (const PeerSlot& slot : peers_) {
+    if (slot.conn != 0) outbox_.send(slot.conn, error);
+  }
   phase_ = Phase::kFinished;
   close_all();
   RelayOutcome outcome;
@@ -395,7 +416,9 @@ void RelayCore::fail(const std::string& why, std::optional<PeerIndex> culprit) {
 }
 
 void RelayCore::close_all() {
-  for (const PeerSlot& slot : peers_) outbox_.close(slot.conn);
+  for (const PeerSlot& slot : peers_) {
+    if (slot.conn != 0) outbox_.close(slot.conn);
+  }
 }
 
 void RelayCore::log_rejections() {

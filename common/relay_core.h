@@ -2,7 +2,8 @@
 // transport reports connections, frames and disconnects; the core answers
 // through RelayOutbox (frames to send, connections to close, log lines).
 //
-// Phases: joining (FLAG each newcomer, collect ANNOUNCE) -> exchanging
+// Phases: joining (FLAG each newcomer, collect ANNOUNCE; a peer that leaves
+// now frees its slot for the next comer) -> exchanging
 // (batch REQUEST_CHUNK/IDLE by round, forward, batch CHUNK_DATA, deliver
 // SEND_CHUNK) -> closing (wait for every DONE) -> finished. Rounds are
 // forwarded in order as soon as all their requests are in (up to
@@ -22,6 +23,7 @@
 
 namespace chunkex {
 
+// Chosen by the transport, unique per connection, never 0.
 using ConnId = uint64_t;
 
 struct RelaySettings {
@@ -82,7 +84,7 @@ class RelayCore {
   enum class Phase { kJoining, kExchanging, kClosing, kFinished };
 
   struct PeerSlot {
-    ConnId conn = 0;
+    ConnId conn = 0;  // 0: slot free (the transport numbers connections from 1)
     std::optional<FileAnnouncement> file;
     std::optional<std::vector<PeerIndex>> verified_owners;  // set by DONE
     uint64_t chunks_received = 0;
@@ -98,6 +100,8 @@ class RelayCore {
   };
 
   void reject(ConnId conn, const std::string& why);
+  void release_slot(PeerIndex peer, const std::string& why);
+  size_t joined_count() const;
   void handle_announce(PeerIndex peer, const Frame& frame);
   void start_exchange();
   void handle_request(PeerIndex peer, const Frame& frame);
@@ -120,7 +124,7 @@ class RelayCore {
   RelaySettings settings_;
   RelayOutbox& outbox_;
   Phase phase_ = Phase::kJoining;
-  std::vector<PeerSlot> peers_;
+  std::vector<PeerSlot> peers_;  // by ID, max_clients slots
   std::map<ConnId, PeerIndex> peer_of_conn_;
   std::optional<ExchangeModel> model_;
   uint64_t rounds_total_ = 0;

@@ -32,7 +32,7 @@ RelayServer::RelayServer(asio::io_context& io, Config config)
   log_.open(config_.log_dir, "Server.txt");
 }
 
-void RelayServer::listen() {
+void RelayServer::listen(const std::string& port_file) {
   asio::ip::tcp::resolver resolver(io_);
   asio::error_code ec;
   auto endpoints = resolver.resolve(config_.host, std::to_string(config_.port), ec);
@@ -51,6 +51,7 @@ void RelayServer::listen() {
   auto bound = acceptor_.local_endpoint();
   fmt::print("listening on {}:{}\n", bound.address().to_string(), bound.port());
   std::fflush(stdout);
+  if (!port_file.empty()) write_file_atomically(port_file, fmt::format("{}\n", bound.port()));
   console_.say(fmt::format("waiting for {} clients", config_.max_clients));
   watch_signals();
   do_accept();

@@ -23,9 +23,10 @@ class RelayServer : public RelayOutbox {
  public:
   RelayServer(asio::io_context& io, Config config);
 
-  // Binds, starts accepting and prints "listening on HOST:PORT". Throws
-  // std::runtime_error when the address cannot be used.
-  void listen();
+  // Binds, starts accepting and prints "listening on HOST:PORT" (and writes
+  // PORT to `port_file` unless empty). Throws std::runtime_error when the
+  // address cannot be used.
+  void listen(const std::string& port_file);
   int exit_code() const { return exit_code_; }
 
   // RelayOutbox

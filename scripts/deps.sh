@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages chunkex needs, only those missing.
+set -euo pipefail
+
+packages=(cmake ninja-build g++ libasio-dev libfmt-dev nlohmann-json3-dev doctest-dev
+          libcli11-dev libssl-dev "$@")
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,146 @@
+// Helpers shared by the unit tests: byte builders, seeded pseudo-random data,
+// the default cost table, a model run to the end, and a RelayOutbox that
+// records everything the relay core does.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/chunking.h"
+#include "common/clock.h"
+#include "common/exchange_model.h"
+#include "common/frame.h"
+#include "common/relay_core.h"
+
+namespace chunkex::test {
+
+inline Bytes bytes_of(std::string_view text) { return Bytes(text.begin(), text.end()); }
+
+inline bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+// SplitMix64: the same bytes for the same seed on every platform.
+inline Bytes pseudo_random_bytes(size_t size, uint64_t seed) {
+  Bytes out(size);
+  uint64_t state = seed;
+  for (size_t i = 0; i < size; ++i) {
+    state += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    out[i] = static_cast<uint8_t>((z ^ (z >> 31)) >> 56);
+  }
+  return out;
+}
+
+// SPEC section 1 for A..D (6/0.6 ms ... 9/0.9 ms), continued in the same
+// pattern for E and beyond (10/1.0 ms, ...).
+inline std::vector<PeerCosts> default_costs(size_t peer_count = 4) {
+  std::vector<PeerCosts> costs;
+  for (size_t i = 0; i < peer_count; ++i) {
+    auto ms = static_cast<ClockUs>(6 + i);
+    costs.push_back(PeerCosts{ms * 1000, ms * 100});
+  }
+  return costs;
+}
+
+inline std::vector<uint32_t> chunk_counts_of(const std::vector<uint64_t>& sizes,
+                                             uint32_t chunk_bytes) {
+  std::vector<uint32_t> counts;
+  for (uint64_t size : sizes) {
+    counts.push_back(static_cast<uint32_t>(FileLayout{size, chunk_bytes}.chunk_count()));
+  }
+  return counts;
+}
+
+// Clocks of an independently stepped model after its final (all-IDLE) round.
+inline std::vector<ClockUs> model_final_clocks(const std::vector<uint32_t>& chunk_counts,
+                                               const std::vector<PeerCosts>& costs) {
+  ExchangeModel model(chunk_counts, costs);
+  while (!model.finished()) model.plan_next_round();
+  return model.clocks_us();
+}
+
+// "REQUEST_CHUNK 0001..." : readable in a failed CHECK, equal iff the frames are.
+inline std::string describe(const Frame& frame) {
+  return std::string(frame_type_name(frame.type)) + " " + to_hex(frame.payload);
+}
+
+struct SentFrame {
+  ConnId conn = 0;
+  Frame frame;
+};
+
+// Records every call the relay core makes. `events` keeps sends and closes in
+// the order they happened (a close applies after the frames queued before it).
+class RecordingRelayOutbox : public RelayOutbox {
+ public:
+  struct Event {
+    ConnId conn = 0;
+    bool close = false;
+    Frame frame{FrameType::kError, {}};
+  };
+
+  void send(ConnId conn, Frame frame) override {
+    events.push_back(Event{conn, false, std::move(frame)});
+  }
+  void close(ConnId conn) override { events.push_back(Event{conn, true, {}}); }
+  void log(std::string line) override { log_lines.push_back(std::move(line)); }
+  void notice(std::string text) override { notices.push_back(std::move(text)); }
+  void exchange_started() override { ++started_calls; }
+  void finished(const RelayOutcome& result) override {
+    ++finished_calls;
+    outcome = result;
+  }
+
+  // Frames sent to `conn`, oldest first.
+  std::vector<Frame> frames_to(ConnId conn) const {
+    std::vector<Frame> frames;
+    for (const Event& event : events) {
+      if (event.conn == conn && !event.close) frames.push_back(event.frame);
+    }
+    return frames;
+  }
+  std::vector<Frame> frames_of_type(ConnId conn, FrameType type) const {
+    std::vector<Frame> frames;
+    for (Frame& frame : frames_to(conn)) {
+      if (frame.type == type) frames.push_back(std::move(frame));
+    }
+    return frames;
+  }
+  // Every frame of `type`, to any connection, in sending order.
+  std::vector<SentFrame> sent_of_type(FrameType type) const {
+    std::vector<SentFrame> sent;
+    for (const Event& event : events) {
+      if (!event.close && event.frame.type == type) sent.push_back({event.conn, event.frame});
+    }
+    return sent;
+  }
+  bool closed(ConnId conn) const {
+    for (const Event& event : events) {
+      if (event.conn == conn && event.close) return true;
+    }
+    return false;
+  }
+  // Index of the first log line containing `part`, or nullopt.
+  std::optional<size_t> log_index(std::string_view part) const {
+    for (size_t i = 0; i < log_lines.size(); ++i) {
+      if (contains(log_lines[i], part)) return i;
+    }
+    return std::nullopt;
+  }
+
+  std::vector<Event> events;
+  std::vector<std::string> log_lines;
+  std::vector<std::string> notices;
+  int started_calls = 0;
+  int finished_calls = 0;
+  std::optional<RelayOutcome> outcome;
+};
+
+}  // namespace chunkex::test
