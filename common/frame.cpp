@@ -1,6 +1,7 @@
 #include "common/frame.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -86,7 +87,7 @@ bool FrameDecoder::parse_header() {
     return false;
   }
   type_ = *type;
-  payload_.assign(length, 0);
+  payload_.resize(length);
   payload_filled_ = 0;
   return true;
 }
@@ -108,11 +109,28 @@ bool FrameDecoder::feed(ByteView bytes, std::vector<Frame>& frames) {
     payload_filled_ += take;
     used += take;
     if (payload_filled_ < payload_.size()) break;
-    frames.push_back(Frame{type_, std::move(payload_)});
-    payload_ = Bytes{};
-    header_filled_ = 0;
+    complete_frame_if_full(frames);
   }
   return true;
+}
+
+void FrameDecoder::complete_frame_if_full(std::vector<Frame>& frames) {
+  if (header_filled_ < kFrameHeaderBytes || payload_filled_ < payload_.size()) return;
+  frames.push_back(Frame{type_, std::move(payload_)});
+  payload_ = Bytes{};
+  payload_filled_ = 0;
+  header_filled_ = 0;
+}
+
+std::span<uint8_t> FrameDecoder::payload_space() {
+  if (failed() || header_filled_ < kFrameHeaderBytes) return {};
+  return std::span<uint8_t>(payload_).subspan(payload_filled_);
+}
+
+void FrameDecoder::payload_received(size_t bytes, std::vector<Frame>& frames) {
+  assert(bytes <= payload_.size() - payload_filled_);
+  payload_filled_ += bytes;
+  complete_frame_if_full(frames);
 }
 
 }  // namespace chunkex

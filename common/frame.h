@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,12 @@ class FrameDecoder {
   // the stream is malformed.
   bool feed(ByteView bytes, std::vector<Frame>& frames);
 
+  // While a payload is being filled: the part still missing, so that a
+  // transport can read large payloads straight into place (no extra copy).
+  // Report what was read there with payload_received().
+  std::span<uint8_t> payload_space();
+  void payload_received(size_t bytes, std::vector<Frame>& frames);
+
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
   // True when part of a frame is buffered: a stream ending now is truncated.
@@ -83,6 +90,7 @@ class FrameDecoder {
 
  private:
   bool parse_header();
+  void complete_frame_if_full(std::vector<Frame>& frames);
 
   uint32_t chunk_bytes_max_;
   std::array<uint8_t, kFrameHeaderBytes> header_{};

@@ -1,5 +1,7 @@
 #include "common/io/cli.h"
 
+#include <malloc.h>
+
 #include <iostream>
 
 namespace chunkex {
@@ -32,6 +34,11 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
+  // Chunk buffers (128 KiB + header) sit just above glibc's default mmap
+  // threshold, so every chunk cost an mmap/munmap pair and fresh page faults.
+  // Keeping them on the heap lets freed buffers be reused.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   try {
     return body();
   } catch (const ConfigError& error) {

@@ -3,7 +3,10 @@
 namespace chunkex {
 namespace {
 
-constexpr size_t kReadBufferBytes = 256 * 1024;
+// Small reads pick up headers and control frames; the rest of a chunk
+// payload is read straight into its frame (see do_read).
+constexpr size_t kReadBufferBytes = 16 * 1024;
+constexpr size_t kDirectReadMinBytes = 4 * 1024;
 // Frames gathered into one write; bounds the iovec count per syscall.
 constexpr size_t kMaxFramesPerWrite = 64;
 // How long a closing connection waits for the other side to close too.
@@ -27,25 +30,33 @@ void FrameConnection::start(Callbacks callbacks) {
 }
 
 void FrameConnection::do_read() {
+  std::span<uint8_t> payload_space = decoder_.payload_space();
+  bool direct = payload_space.size() >= kDirectReadMinBytes;
+  auto target = direct ? asio::buffer(payload_space.data(), payload_space.size())
+                       : asio::buffer(read_buffer_);
   auto self(shared_from_this());
-  socket_.async_read_some(asio::buffer(read_buffer_),
-                          [this, self](const asio::error_code& ec, size_t bytes) {
-                            if (closed_) return;
-                            if (!ec) {
-                              deliver(bytes);
-                              if (!closed_) do_read();
-                            } else if (ec == asio::error::eof && decoder_.mid_frame()) {
-                              finish("connection closed in the middle of a frame");
-                            } else {
-                              finish(ec == asio::error::eof ? "connection closed" : ec.message());
-                            }
-                          });
+  socket_.async_read_some(target, [this, self, direct](const asio::error_code& ec, size_t bytes) {
+    if (closed_) return;
+    if (!ec) {
+      deliver(bytes, direct);
+      if (!closed_) do_read();
+    } else if (ec == asio::error::eof && decoder_.mid_frame()) {
+      finish("connection closed in the middle of a frame");
+    } else {
+      finish(ec == asio::error::eof ? "connection closed" : ec.message());
+    }
+  });
 }
 
-void FrameConnection::deliver(size_t bytes) {
+void FrameConnection::deliver(size_t bytes, bool direct) {
   bytes_read_ += bytes;
   std::vector<Frame> frames;
-  bool ok = decoder_.feed(ByteView(read_buffer_.data(), bytes), frames);
+  bool ok = true;
+  if (direct) {
+    decoder_.payload_received(bytes, frames);
+  } else {
+    ok = decoder_.feed(ByteView(read_buffer_.data(), bytes), frames);
+  }
   for (Frame& frame : frames) {
     if (closed_ || closing_) return;
     callbacks_.on_frame(std::move(frame));

@@ -49,7 +49,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   };
 
   void do_read();
-  void deliver(size_t bytes);
+  void deliver(size_t bytes, bool direct);
   void do_write();
   void half_close();
   void finish(const std::string& why);

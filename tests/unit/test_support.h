@@ -1,20 +1,30 @@
 // Helpers shared by the unit tests: byte builders, seeded pseudo-random data,
-// the default cost table, a model run to the end, and a RelayOutbox that
-// records everything the relay core does.
+// the default cost table, a model run to the end, a RelayOutbox that records
+// everything the relay core does, and an in-memory ChunkStore and PeerOutbox.
 #pragma once
 
+#include <doctest/doctest.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <optional>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/chunk_store.h"
 #include "common/chunking.h"
 #include "common/clock.h"
 #include "common/exchange_model.h"
 #include "common/frame.h"
+#include "common/peer_core.h"
 #include "common/relay_core.h"
+#include "common/sha256.h"
 
 namespace chunkex::test {
 
@@ -141,6 +151,70 @@ class RecordingRelayOutbox : public RelayOutbox {
   int started_calls = 0;
   int finished_calls = 0;
   std::optional<RelayOutcome> outcome;
+};
+
+// Own file in a vector; received files in vectors, with every write and
+// commit recorded.
+class MemoryChunkStore : public ChunkStore {
+ public:
+  explicit MemoryChunkStore(Bytes own) : own_(std::move(own)) {}
+
+  FileAnnouncement open_own_file(PeerIndex self) override {
+    opened_as = self;
+    if (open_error) throw std::runtime_error(*open_error);
+    return FileAnnouncement{own_.size(), sha256_of(own_)};
+  }
+  void read_own_chunk(uint64_t offset, std::span<uint8_t> dest) override {
+    CHECK(offset + dest.size() <= own_.size());
+    if (offset + dest.size() > own_.size()) throw std::runtime_error("read past the end");
+    std::copy_n(own_.begin() + static_cast<ptrdiff_t>(offset), dest.size(), dest.begin());
+  }
+  void begin_file(PeerIndex owner, uint64_t size_bytes) override {
+    ++begins[owner];
+    received[owner] = Bytes(size_bytes, 0);
+    bytes_written[owner] = 0;
+  }
+  void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override {
+    CHECK(begins_of(owner) == 1);
+    CHECK(commits_of(owner) == 0);
+    Bytes& file = received[owner];
+    CHECK(offset + data.size() <= file.size());
+    if (offset + data.size() > file.size()) throw std::runtime_error("write past the end");
+    std::copy(data.begin(), data.end(), file.begin() + static_cast<ptrdiff_t>(offset));
+    bytes_written[owner] += data.size();
+  }
+  void commit_file(PeerIndex owner) override { ++commits[owner]; }
+
+  int begins_of(PeerIndex owner) const { return begins.count(owner) ? begins.at(owner) : 0; }
+  int commits_of(PeerIndex owner) const { return commits.count(owner) ? commits.at(owner) : 0; }
+
+  std::optional<std::string> open_error;  // set to make open_own_file throw
+  std::optional<PeerIndex> opened_as;
+  std::map<PeerIndex, Bytes> received;
+  std::map<PeerIndex, int> begins;
+  std::map<PeerIndex, int> commits;
+  std::map<PeerIndex, uint64_t> bytes_written;
+
+ private:
+  Bytes own_;
+};
+
+// One peer's side of its connection: what it sends waits in `to_server`.
+class QueuePeerOutbox : public PeerOutbox {
+ public:
+  void send(Frame frame) override { to_server.push_back(std::move(frame)); }
+  void log(std::string line) override { log_lines.push_back(std::move(line)); }
+  void notice(std::string text) override { notices.push_back(std::move(text)); }
+  void finished(const PeerOutcome& result) override {
+    ++finished_calls;
+    outcome = result;
+  }
+
+  std::deque<Frame> to_server;
+  std::vector<std::string> log_lines;
+  std::vector<std::string> notices;
+  int finished_calls = 0;
+  std::optional<PeerOutcome> outcome;
 };
 
 }  // namespace chunkex::test

@@ -1,0 +1,496 @@
+// A whole exchange in memory: one RelayCore and N PeerCores wired through a
+// deterministic message pump (per-connection FIFO queues in both directions,
+// delivered in a chosen interleaving). Files must arrive byte for byte, clocks
+// must match an independently stepped model, and logs must not depend on the
+// window or on the interleaving.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/chunk_store.h"
+#include "common/messages.h"
+#include "common/peer_core.h"
+#include "common/relay_core.h"
+#include "common/sha256.h"
+#include "test_support.h"
+
+namespace chunkex {
+namespace {
+
+using test::contains;
+using test::MemoryChunkStore;
+using test::QueuePeerOutbox;
+
+enum class Order {
+  kRoundRobin,       // one frame per connection and direction, connections in ID order
+  kReverse,          // the same, highest connection first, server-bound frames first
+  kConnectionFirst,  // drain the lowest busy connection completely before any other
+  kRandom,           // a seeded random connection and direction each step
+};
+
+struct SimOptions {
+  uint32_t chunk_bytes = 1000;
+  uint32_t peer_window = 8;
+  uint32_t relay_window = 8;
+  Order order = Order::kRoundRobin;
+  uint64_t order_seed = 1;
+  // Applied to every frame in flight, before it is delivered.
+  std::function<void(size_t peer, Frame&)> tamper_to_server;
+  std::function<void(size_t peer, Frame&)> tamper_to_peer;
+};
+
+ConnId conn_of(size_t peer) { return 10 + peer; }
+
+class Simulation {
+ public:
+  Simulation(std::vector<Bytes> files, SimOptions options)
+      : options_(std::move(options)),
+        files(std::move(files)),
+        relay(RelaySettings{static_cast<int>(this->files.size()), options_.chunk_bytes,
+                            test::default_costs(this->files.size()), options_.relay_window},
+              relay_out) {
+    for (const Bytes& file : this->files) {
+      auto peer = std::make_unique<Peer>(file);
+      peer->core = std::make_unique<PeerCore>(options_.peer_window, peer->store, peer->out);
+      peers.push_back(std::move(peer));
+    }
+    random_state_ = options_.order_seed;
+  }
+
+  size_t peer_count() const { return files.size(); }
+
+  // Connects every peer in ID order, then delivers frames until none is left.
+  void run() {
+    for (size_t i = 0; i < peer_count(); ++i) {
+      relay.on_connect(conn_of(i));
+      collect();
+    }
+    switch (options_.order) {
+      case Order::kRoundRobin:
+        while (round_robin(false)) {
+        }
+        break;
+      case Order::kReverse:
+        while (round_robin(true)) {
+        }
+        break;
+      case Order::kConnectionFirst:
+        while (connection_first()) {
+        }
+        break;
+      case Order::kRandom:
+        while (random_step()) {
+        }
+        break;
+    }
+  }
+
+  struct Peer {
+    explicit Peer(Bytes own) : store(std::move(own)) {}
+    MemoryChunkStore store;
+    QueuePeerOutbox out;
+    std::unique_ptr<PeerCore> core;
+    std::deque<std::optional<Frame>> from_server;  // nullopt: the server closed
+    bool server_closed = false;  // the server reads nothing more from this peer
+    bool disconnect_reported = false;
+  };
+
+  std::vector<std::string> peer_log(size_t i) const { return peers[i]->out.log_lines; }
+
+  SimOptions options_;
+  std::vector<Bytes> files;
+  test::RecordingRelayOutbox relay_out;
+  RelayCore relay;
+  std::vector<std::unique_ptr<Peer>> peers;
+
+ private:
+  // Moves what the relay sent into the per-connection queues.
+  void collect() {
+    for (; collected_ < relay_out.events.size(); ++collected_) {
+      auto& event = relay_out.events[collected_];
+      REQUIRE(event.conn >= conn_of(0));
+      REQUIRE(event.conn < conn_of(peer_count()));
+      Peer& peer = *peers[event.conn - conn_of(0)];
+      if (event.close) {
+        peer.server_closed = true;
+        peer.from_server.push_back(std::nullopt);
+      } else {
+        peer.from_server.push_back(std::move(event.frame));
+      }
+    }
+  }
+
+  bool deliver_to_peer(size_t i) {
+    Peer& peer = *peers[i];
+    if (peer.from_server.empty()) return false;
+    std::optional<Frame> frame = std::move(peer.from_server.front());
+    peer.from_server.pop_front();
+    if (frame) {
+      if (options_.tamper_to_peer) options_.tamper_to_peer(i, *frame);
+      peer.core->on_frame(std::move(*frame));
+    } else {
+      peer.core->on_disconnect();
+    }
+    return true;
+  }
+
+  bool deliver_to_server(size_t i) {
+    Peer& peer = *peers[i];
+    if (peer.server_closed) {
+      peer.out.to_server.clear();
+      return false;
+    }
+    if (!peer.out.to_server.empty()) {
+      Frame frame = std::move(peer.out.to_server.front());
+      peer.out.to_server.pop_front();
+      if (options_.tamper_to_server) options_.tamper_to_server(i, frame);
+      relay.on_frame(conn_of(i), std::move(frame));
+      collect();
+      return true;
+    }
+    // A finished peer closes its connection once its last frame is out.
+    if (peer.core->finished() && !peer.disconnect_reported) {
+      peer.disconnect_reported = true;
+      relay.on_disconnect(conn_of(i));
+      collect();
+      return true;
+    }
+    return false;
+  }
+
+  bool round_robin(bool reverse) {
+    bool progress = false;
+    for (size_t k = 0; k < peer_count(); ++k) {
+      size_t i = reverse ? peer_count() - 1 - k : k;
+      if (reverse) {
+        progress |= deliver_to_server(i);
+        progress |= deliver_to_peer(i);
+      } else {
+        progress |= deliver_to_peer(i);
+        progress |= deliver_to_server(i);
+      }
+    }
+    return progress;
+  }
+
+  bool connection_first() {
+    for (size_t i = 0; i < peer_count(); ++i) {
+      bool progress = false;
+      while (deliver_to_peer(i) || deliver_to_server(i)) progress = true;
+      if (progress) return true;
+    }
+    return false;
+  }
+
+  bool random_step() {
+    std::vector<std::pair<size_t, bool>> ready;  // (peer, to_server)
+    for (size_t i = 0; i < peer_count(); ++i) {
+      const Peer& peer = *peers[i];
+      if (!peer.from_server.empty()) ready.emplace_back(i, false);
+      bool to_server = !peer.server_closed && (!peer.out.to_server.empty() ||
+                                               (peer.core->finished() && !peer.disconnect_reported));
+      if (to_server) ready.emplace_back(i, true);
+    }
+    if (ready.empty()) return false;
+    random_state_ = random_state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    auto [i, to_server] = ready[(random_state_ >> 33) % ready.size()];
+    return to_server ? deliver_to_server(i) : deliver_to_peer(i);
+  }
+
+  size_t collected_ = 0;
+  uint64_t random_state_ = 1;
+};
+
+std::vector<Bytes> seeded_files(const std::vector<uint64_t>& sizes, uint64_t seed = 42) {
+  std::vector<Bytes> files;
+  for (size_t i = 0; i < sizes.size(); ++i) files.push_back(test::pseudo_random_bytes(sizes[i], seed + i));
+  return files;
+}
+
+std::vector<uint32_t> chunk_counts(const Simulation& sim) {
+  std::vector<uint64_t> sizes;
+  for (const Bytes& file : sim.files) sizes.push_back(file.size());
+  return test::chunk_counts_of(sizes, sim.options_.chunk_bytes);
+}
+
+// Everything a successful exchange must leave behind.
+void check_success(const Simulation& sim) {
+  const size_t n = sim.peer_count();
+  const std::vector<uint32_t> counts = chunk_counts(sim);
+  const std::vector<PeerCosts> costs = test::default_costs(n);
+  const std::vector<ClockUs> final_clocks = test::model_final_clocks(counts, costs);
+
+  REQUIRE(sim.relay_out.finished_calls == 1);
+  REQUIRE(sim.relay_out.outcome);
+  const RelayOutcome& relay = *sim.relay_out.outcome;
+  CHECK_MESSAGE(relay.success, relay.failure);
+  CHECK(relay.rounds == ExchangeModel(counts, costs).rounds_total());
+  CHECK(relay.final_clocks_us == final_clocks);
+  CHECK(sim.relay.finished());
+
+  for (size_t i = 0; i < n; ++i) {
+    CAPTURE(i);
+    const Simulation::Peer& peer = *sim.peers[i];
+    REQUIRE(peer.out.finished_calls == 1);
+    REQUIRE(peer.out.outcome);
+    const PeerOutcome& outcome = *peer.out.outcome;
+    CHECK_MESSAGE(outcome.success, outcome.failure);
+    CHECK(outcome.self == i);
+    CHECK(outcome.final_clocks_us == final_clocks);
+    std::vector<PeerIndex> others;
+    for (size_t o = 0; o < n; ++o) {
+      if (o != i) others.push_back(static_cast<PeerIndex>(o));
+    }
+    CHECK(outcome.verified_owners == others);
+    CHECK(relay.verified_owners[i] == others);
+    CHECK(peer.store.opened_as == i);
+
+    const MemoryChunkStore& store = peer.store;
+    CHECK(store.received.count(static_cast<PeerIndex>(i)) == 0);
+    CHECK(store.commits_of(static_cast<PeerIndex>(i)) == 0);
+    CHECK(store.begins_of(static_cast<PeerIndex>(i)) == 0);
+    for (PeerIndex o : others) {
+      CAPTURE(o);
+      REQUIRE(store.received.count(o) == 1);
+      CHECK(store.received.at(o).size() == sim.files[o].size());
+      CHECK(store.received.at(o) == sim.files[o]);
+      CHECK(store.bytes_written.at(o) == sim.files[o].size());
+      CHECK(store.begins_of(o) == 1);
+      CHECK(store.commits_of(o) == 1);
+    }
+    CHECK(peer.core->progress().chunks_received == peer.core->progress().chunks_needed);
+    REQUIRE_FALSE(peer.out.log_lines.empty());
+    CHECK(contains(peer.out.log_lines.back(), "final clocks " + format_clocks(final_clocks)));
+  }
+  REQUIRE_FALSE(sim.relay_out.log_lines.empty());
+  CHECK(contains(sim.relay_out.log_lines.back(), "final clocks " + format_clocks(final_clocks)));
+}
+
+struct Logs {
+  std::vector<std::string> server;
+  std::vector<std::vector<std::string>> peers;
+};
+
+Logs logs_of(const Simulation& sim) {
+  Logs logs{sim.relay_out.log_lines, {}};
+  for (size_t i = 0; i < sim.peer_count(); ++i) logs.peers.push_back(sim.peer_log(i));
+  return logs;
+}
+
+void check_same_logs(const Logs& got, const Logs& want) {
+  CHECK(got.server == want.server);
+  REQUIRE(got.peers.size() == want.peers.size());
+  for (size_t i = 0; i < want.peers.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got.peers[i] == want.peers[i]);
+  }
+}
+
+// Runs `files` under every window and delivery order; each run must succeed
+// and write exactly the logs of the first.
+void check_logs_independent_of_window_and_order(const std::vector<Bytes>& files) {
+  std::optional<Logs> baseline;
+  const Order orders[] = {Order::kRoundRobin, Order::kReverse, Order::kConnectionFirst,
+                          Order::kRandom};
+  for (uint32_t peer_window : {1u, 4u, 64u}) {
+    for (uint32_t relay_window : {1u, 8u, 64u}) {
+      for (Order order : orders) {
+        for (uint64_t seed : {1u, 2u}) {
+          if (order != Order::kRandom && seed != 1) continue;
+          CAPTURE(peer_window);
+          CAPTURE(relay_window);
+          CAPTURE(static_cast<int>(order));
+          CAPTURE(seed);
+          SimOptions options;
+          options.peer_window = peer_window;
+          options.relay_window = relay_window;
+          options.order = order;
+          options.order_seed = seed;
+          Simulation sim(files, options);
+          sim.run();
+          check_success(sim);
+          if (!baseline) {
+            baseline = logs_of(sim);
+          } else {
+            check_same_logs(logs_of(sim), *baseline);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The first CHUNK_DATA that `target` sends for `requester` gets one data byte
+// flipped in flight; its length stays the same.
+struct ChunkCorrupter {
+  size_t target;
+  PeerIndex requester;
+  uint32_t chunk_index;
+  int flipped = 0;
+
+  void operator()(size_t from, Frame& frame) {
+    if (from != target || frame.type != FrameType::kChunkData) return;
+    auto header = decode_chunk_header(frame);
+    if (!header || header->peer != requester || header->chunk_index != chunk_index) return;
+    REQUIRE(frame.payload.size() > kChunkHeaderBytes);
+    frame.payload[kChunkHeaderBytes + (frame.payload.size() - kChunkHeaderBytes) / 2] ^= 0x01;
+    ++flipped;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("unequal files arrive byte for byte and are committed once") {
+  // 5, 3 (the last one partial), 1 and 0 chunks of 1000 bytes.
+  Simulation sim(seeded_files({5000, 2500, 1000, 0}), SimOptions{});
+  sim.run();
+  check_success(sim);
+  CHECK(sim.relay_out.outcome->rounds == 9);  // D lacks 5 + 3 + 1 chunks
+  CHECK(sim.relay_out.outcome->files[3].size_bytes == 0);
+  CHECK(sim.peers[0]->store.received.at(3).empty());
+}
+
+TEST_CASE("equal files: one chunk per peer per round, 19.8 ms a round") {
+  Simulation sim(seeded_files({3000, 3000, 3000, 3000}), SimOptions{});
+  sim.run();
+  check_success(sim);
+  CHECK(sim.relay_out.outcome->rounds == 9);
+  CHECK(sim.relay_out.outcome->final_clocks_us ==
+        std::vector<ClockUs>{9 * 19800 - 3000, 9 * 19800 - 2000, 9 * 19800 - 1000, 9 * 19800});
+  const std::vector<std::string> log_a = sim.peer_log(0);
+  CHECK(std::count(log_a.begin(), log_a.end(), "16.8 [A] recv chunk 0 of B (round 0)") == 1);
+  const std::vector<std::string> log_d = sim.peer_log(3);
+  CHECK(std::count(log_d.begin(), log_d.end(), "19.8 [D] recv chunk 0 of A (round 0)") == 1);
+}
+
+TEST_CASE("chunks holding NULs and the old delimiters arrive intact") {
+  std::vector<Bytes> files = seeded_files({2000, 1005, 1000, 5});
+  auto put = [](Bytes& file, size_t at, std::string_view text) {
+    std::copy(text.begin(), text.end(), file.begin() + static_cast<ptrdiff_t>(at));
+  };
+  put(files[0], 995, "<END>");  // end of chunk 0
+  put(files[0], 1995, "<EoH>");
+  put(files[1], 1000, std::string_view("\0<END", 5));
+  put(files[2], 0, std::string_view("\0\0\0\0", 4));
+  put(files[3], 0, "<EoH>");
+  Simulation sim(files, SimOptions{});
+  sim.run();
+  check_success(sim);
+}
+
+TEST_CASE("logs do not depend on window or delivery order: unequal files") {
+  check_logs_independent_of_window_and_order(seeded_files({5000, 2500, 1000, 0}));
+}
+
+TEST_CASE("logs do not depend on window or delivery order: equal files") {
+  check_logs_independent_of_window_and_order(seeded_files({2000, 2000, 2000, 2000}));
+}
+
+TEST_CASE("two peers") {
+  check_logs_independent_of_window_and_order(seeded_files({2500, 1000}));
+}
+
+TEST_CASE("five peers") {
+  check_logs_independent_of_window_and_order(seeded_files({3000, 0, 1500, 4000, 999}));
+}
+
+TEST_CASE("all files empty: done after one all-IDLE round") {
+  Simulation sim(seeded_files({0, 0, 0, 0}), SimOptions{});
+  sim.run();
+  check_success(sim);
+  CHECK(sim.relay_out.outcome->rounds == 0);
+  CHECK(sim.relay_out.outcome->final_clocks_us == std::vector<ClockUs>(4, 0));
+}
+
+TEST_CASE("a corrupted chunk fails verification and the file is never committed") {
+  ChunkCorrupter corrupter{1, 0, 1};  // B's chunk 1, on its way to A
+  SimOptions options;
+  options.tamper_to_server = std::ref(corrupter);
+  Simulation sim(seeded_files({5000, 2500, 1000, 0}), options);
+  sim.run();
+  CHECK(corrupter.flipped == 1);
+
+  const Simulation::Peer& a = *sim.peers[0];
+  REQUIRE(a.out.outcome);
+  CHECK_FALSE(a.out.outcome->success);
+  CHECK_MESSAGE(contains(a.out.outcome->failure, "file of B failed verification"),
+                a.out.outcome->failure);
+  CHECK(a.store.commits_of(1) == 0);
+  CHECK(a.store.received.at(1) != sim.files[1]);
+  CHECK(std::find(a.out.outcome->verified_owners.begin(), a.out.outcome->verified_owners.end(),
+                  1) == a.out.outcome->verified_owners.end());
+
+  REQUIRE(sim.relay_out.outcome);
+  CHECK_FALSE(sim.relay_out.outcome->success);
+  CHECK_MESSAGE(contains(sim.relay_out.outcome->failure, "client A"),
+                sim.relay_out.outcome->failure);
+  for (size_t i = 1; i < 4; ++i) {
+    CAPTURE(i);
+    REQUIRE(sim.peers[i]->out.outcome);
+    CHECK_FALSE(sim.peers[i]->out.outcome->success);
+    CHECK(sim.peers[i]->out.finished_calls == 1);
+  }
+}
+
+TEST_CASE("a corrupted single-chunk file is caught at once") {
+  ChunkCorrupter corrupter{2, 3, 0};  // C's only chunk, on its way to D
+  SimOptions options;
+  options.tamper_to_server = std::ref(corrupter);
+  options.order = Order::kConnectionFirst;
+  Simulation sim(seeded_files({5000, 2500, 1000, 0}), options);
+  sim.run();
+  CHECK(corrupter.flipped == 1);
+  const Simulation::Peer& d = *sim.peers[3];
+  REQUIRE(d.out.outcome);
+  CHECK(contains(d.out.outcome->failure, "file of C failed verification"));
+  CHECK(d.store.commits_of(2) == 0);
+  REQUIRE(sim.relay_out.outcome);
+  CHECK_FALSE(sim.relay_out.outcome->success);
+}
+
+TEST_CASE("a peer refuses a SEND_CHUNK whose clock differs from its model") {
+  SimOptions options;
+  options.tamper_to_peer = [](size_t peer, Frame& frame) {
+    if (peer != 2 || frame.type != FrameType::kSendChunk) return;
+    auto header = decode_chunk_header(frame);
+    if (header->round != 1) return;
+    header->clock_us += 100;
+    rewrite_chunk_frame(frame, FrameType::kSendChunk, *header);
+  };
+  Simulation sim(seeded_files({3000, 3000, 3000, 3000}), options);
+  sim.run();
+  const Simulation::Peer& c = *sim.peers[2];
+  REQUIRE(c.out.outcome);
+  CHECK_FALSE(c.out.outcome->success);
+  CHECK_MESSAGE(contains(c.out.outcome->failure, "SEND_CHUNK"), c.out.outcome->failure);
+  REQUIRE(sim.relay_out.outcome);
+  CHECK_FALSE(sim.relay_out.outcome->success);
+  CHECK(contains(sim.relay_out.outcome->failure, "client C"));
+}
+
+TEST_CASE("a peer refuses FINAL clocks that differ from its model") {
+  SimOptions options;
+  options.tamper_to_peer = [](size_t peer, Frame& frame) {
+    if (peer != 1 || frame.type != FrameType::kFinal) return;
+    auto final_message = decode_final(frame);
+    final_message->clocks_us[0] += 1;
+    frame = encode(*final_message);
+  };
+  Simulation sim(seeded_files({3000, 3000, 3000, 3000}), options);
+  sim.run();
+  REQUIRE(sim.peers[1]->out.outcome);
+  CHECK_FALSE(sim.peers[1]->out.outcome->success);
+  CHECK(contains(sim.peers[1]->out.outcome->failure, "final clocks"));
+  REQUIRE(sim.peers[0]->out.outcome);
+  CHECK(sim.peers[0]->out.outcome->success);
+}
+
+}  // namespace chunkex
