@@ -83,6 +83,13 @@ void PeerClient::send(Frame frame) {
   if (connection_) connection_->send(std::move(frame));
 }
 
+void PeerClient::send_own_chunk(const ChunkHeader& header, uint64_t offset, uint32_t length) {
+  if (!connection_) return;
+  Frame prefix = make_chunk_frame(FrameType::kChunkData, header, 0);
+  connection_->send_with_file_data(FrameType::kChunkData, std::move(prefix.payload),
+                                   store_.own_fd(), offset, length);
+}
+
 void PeerClient::log(std::string line) {
   if (!log_.is_open() && core_.self()) {
     log_.open(config_.log_dir, fmt::format("Client{}.txt", peer_letter(*core_.self())));

@@ -1,6 +1,8 @@
-// Where a peer's chunks live. The peer core reads its own chunks and writes
-// received ones only through this interface, so the same core runs over real
-// files (FileChunkStore) and over memory in tests.
+// Where a peer's chunks live. The peer core writes received chunks only
+// through this interface, so the same core runs over real files
+// (FileChunkStore) and over memory in tests. Serving its own chunks is the
+// transport's job (PeerOutbox::send_own_chunk), so that a real transport can
+// hand file bytes to the socket without copying them through user space.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +19,6 @@ class ChunkStore {
   // Size and SHA-256 of this peer's own file. Throws std::runtime_error with
   // a message for the user when the file is missing or unreadable.
   virtual FileAnnouncement open_own_file(PeerIndex self) = 0;
-  virtual void read_own_chunk(uint64_t offset, std::span<uint8_t> dest) = 0;
   // Prepares the (temporary) file that will receive `owner`'s chunks.
   virtual void begin_file(PeerIndex owner, uint64_t size_bytes) = 0;
   virtual void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) = 0;

@@ -133,15 +133,15 @@ Config load_config_file(const std::string& path) {
 
 void validate_config(const Config& config, const std::string& source) {
   KeyContext ctx{source};
+  if (config.max_clients < 2 || config.max_clients > kMaxPeers) {
+    ctx.fail("max_clients", fmt::format("must be between 2 and {}", kMaxPeers));
+  }
   if (static_cast<int>(config.costs.size()) < config.max_clients) {
     ctx.fail(fmt::format("costs_ms.{}", peer_letter(static_cast<PeerIndex>(config.costs.size()))),
              fmt::format("missing: max_clients is {}, so costs are needed for every client "
                          "A..{}",
                          config.max_clients,
                          peer_letter(static_cast<PeerIndex>(config.max_clients - 1))));
-  }
-  if (config.max_clients < 2 || config.max_clients > kMaxPeers) {
-    ctx.fail("max_clients", fmt::format("must be between 2 and {}", kMaxPeers));
   }
   if (config.window < 1 || config.window > kMaxWindowRounds) {
     ctx.fail("window", fmt::format("must be between 1 and {}", kMaxWindowRounds));

@@ -147,14 +147,10 @@ void PeerCore::handle_forward(const Frame& frame) {
                                       forward->chunk_index, format_clock_ms(forward->clock_us)));
   }
   FileLayout layout{own_file_.size_bytes, chunk_bytes_};
-  uint32_t length = layout.chunk_length(forward->chunk_index);
-  Frame answer = make_chunk_frame(FrameType::kChunkData,
-                                  ChunkHeader{forward->round, forward->peer, forward->chunk_index,
-                                              plan.answer_clock_us[forward->peer]},
-                                  length);
-  store_.read_own_chunk(layout.chunk_offset(forward->chunk_index),
-                        std::span<uint8_t>(chunk_data_area(answer), length));
-  outbox_.send(std::move(answer));
+  outbox_.send_own_chunk(ChunkHeader{forward->round, forward->peer, forward->chunk_index,
+                                     plan.answer_clock_us[forward->peer]},
+                         layout.chunk_offset(forward->chunk_index),
+                         layout.chunk_length(forward->chunk_index));
   ++round->served;
   complete_rounds();
 }

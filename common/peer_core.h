@@ -34,6 +34,9 @@ class PeerOutbox {
  public:
   virtual ~PeerOutbox() = default;
   virtual void send(Frame frame) = 0;
+  // Sends CHUNK_DATA with `header` and bytes [offset, offset + length) of this
+  // peer's own file (the one ChunkStore::open_own_file described).
+  virtual void send_own_chunk(const ChunkHeader& header, uint64_t offset, uint32_t length) = 0;
   virtual void log(std::string line) = 0;
   virtual void notice(std::string text) = 0;
   // Called once; the transport closes the connection and exits.

@@ -259,11 +259,25 @@ void RelayCore::handle_done(PeerIndex peer, const Frame& frame) {
   if (phase_ == Phase::kJoining || !done || peers_[peer].verified_owners) {
     return protocol_error(peer, "unexpected or malformed DONE");
   }
-  if (done->verified_owners.size() != peers_.size() - 1) {
-    return protocol_error(peer, "DONE before every file was verified");
+  if (!reached_last_round(peer)) {
+    return protocol_error(peer, "DONE before its requests reached the last round");
+  }
+  std::vector<PeerIndex> every_other;
+  for (size_t owner = 0; owner < peers_.size(); ++owner) {
+    if (owner != peer) every_other.push_back(static_cast<PeerIndex>(owner));
+  }
+  if (done->verified_owners != every_other) {
+    return protocol_error(peer, "DONE must list every other peer's file as verified");
   }
   peers_[peer].verified_owners = done->verified_owners;
   maybe_finish();
+}
+
+// A peer may report DONE once it has sent its IDLE for the final round.
+bool RelayCore::reached_last_round(PeerIndex peer) const {
+  if (phase_ == Phase::kClosing) return true;
+  return model_->finished() && !rounds_.empty() && rounds_.back().plan.all_idle() &&
+         rounds_.back().request_seen[peer];
 }
 
 void RelayCore::pump() {

@@ -109,6 +109,7 @@ class RelayCore {
   void handle_done(PeerIndex peer, const Frame& frame);
   RoundState* round_state(uint64_t round);
   void record_request(PeerIndex peer, uint64_t round, const PlannedRequest& sent, ClockUs clock_us);
+  bool reached_last_round(PeerIndex peer) const;
   void pump();
   bool forward_next_round();
   bool deliver_next_round();

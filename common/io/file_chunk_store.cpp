@@ -70,18 +70,6 @@ FileAnnouncement FileChunkStore::open_own_file(PeerIndex self) {
   return describe_file(own_fd_, own_path_);
 }
 
-void FileChunkStore::read_own_chunk(uint64_t offset, std::span<uint8_t> dest) {
-  size_t done = 0;
-  while (done < dest.size()) {
-    ssize_t got = ::pread(own_fd_, dest.data() + done, dest.size() - done,
-                          static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw_errno("cannot read own file", own_path_);
-    if (got == 0) throw std::runtime_error(own_path_ + " shrank during the exchange");
-    done += static_cast<size_t>(got);
-  }
-}
-
 std::string FileChunkStore::final_path(PeerIndex owner) const {
   return (std::filesystem::path(out_dir_) /
           fmt::format("{}_{}_complete.file", peer_letter(self_), peer_letter(owner)))

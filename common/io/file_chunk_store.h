@@ -1,4 +1,5 @@
-// ChunkStore over real files. The own file is read in place with pread; each
+// ChunkStore over real files. The own file stays open for the transport to
+// send from (sendfile); each
 // received file is written with pwrite into `<out>/<SELF>_<OWNER>_complete.file.part`
 // and renamed to its final name only after it verified, so a final name never
 // holds a partial or corrupt file. Memory use does not grow with file size.
@@ -19,13 +20,14 @@ class FileChunkStore : public ChunkStore {
   ~FileChunkStore() override;
 
   FileAnnouncement open_own_file(PeerIndex self) override;
-  void read_own_chunk(uint64_t offset, std::span<uint8_t> dest) override;
   void begin_file(PeerIndex owner, uint64_t size_bytes) override;
   void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override;
   void commit_file(PeerIndex owner) override;
 
   std::string final_path(PeerIndex owner) const;
   std::string own_path() const { return own_path_; }
+  // Open after open_own_file(); the transport sends chunks straight from it.
+  int own_fd() const { return own_fd_; }
 
  private:
   std::optional<std::string> own_file_override_;

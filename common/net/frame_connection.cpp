@@ -1,5 +1,10 @@
 #include "common/net/frame_connection.h"
 
+#include <sys/sendfile.h>
+
+#include <cerrno>
+#include <cstring>
+
 namespace chunkex {
 namespace {
 
@@ -22,6 +27,8 @@ FrameConnection::FrameConnection(asio::ip::tcp::socket socket, uint32_t chunk_by
   asio::error_code ignored;
   // Requests are tiny and latency-bound; Nagle would hold them back.
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  // sendfile(2) must return EAGAIN rather than block the event loop.
+  socket_.native_non_blocking(true, ignored);
 }
 
 void FrameConnection::start(Callbacks callbacks) {
@@ -69,31 +76,74 @@ void FrameConnection::deliver(size_t bytes, bool direct) {
 }
 
 void FrameConnection::send(Frame frame) {
-  if (closed_ || closing_) return;
   auto header = encode_frame_header(frame.type, static_cast<uint32_t>(frame.payload.size()));
-  queue_.push_back(Outgoing{header, std::move(frame)});
+  enqueue(Outgoing{header, std::move(frame), FileRegion{}});
+}
+
+void FrameConnection::send_with_file_data(FrameType type, Bytes prefix, int fd, uint64_t offset,
+                                          uint32_t length) {
+  auto header = encode_frame_header(type, static_cast<uint32_t>(prefix.size()) + length);
+  enqueue(Outgoing{header, Frame{type, std::move(prefix)}, FileRegion{fd, offset, length}});
+}
+
+void FrameConnection::enqueue(Outgoing outgoing) {
+  if (closed_ || closing_) return;
+  queue_.push_back(std::move(outgoing));
   if (frames_in_flight_ == 0) do_write();
 }
 
+// One gather write of the queued frames' memory parts, up to and including
+// the first frame with file data; that file data then goes by sendfile.
 void FrameConnection::do_write() {
   if (queue_.empty()) {
     if (closing_) half_close();
     return;
   }
   std::vector<asio::const_buffer> buffers;
-  frames_in_flight_ = std::min(queue_.size(), kMaxFramesPerWrite);
-  for (size_t i = 0; i < frames_in_flight_; ++i) {
-    buffers.push_back(asio::buffer(queue_[i].header));
-    if (!queue_[i].frame.payload.empty()) buffers.push_back(asio::buffer(queue_[i].frame.payload));
+  size_t count = 0;
+  while (count < queue_.size() && count < kMaxFramesPerWrite) {
+    const Outgoing& outgoing = queue_[count++];
+    buffers.push_back(asio::buffer(outgoing.header));
+    if (!outgoing.frame.payload.empty()) buffers.push_back(asio::buffer(outgoing.frame.payload));
+    if (outgoing.file_data.length > 0) break;
   }
+  frames_in_flight_ = count;
   auto self(shared_from_this());
   asio::async_write(socket_, buffers, [this, self](const asio::error_code& ec, size_t bytes) {
     if (closed_) return;
     if (ec) return finish(ec.message());
     bytes_written_ += bytes;
-    for (; frames_in_flight_ > 0; --frames_in_flight_) queue_.pop_front();
-    do_write();
+    send_file_data(frames_in_flight_);
   });
+}
+
+void FrameConnection::send_file_data(size_t frames_in_flight) {
+  FileRegion& region = queue_[frames_in_flight - 1].file_data;
+  while (region.length > 0) {
+    auto offset = static_cast<off_t>(region.offset);
+    ssize_t sent = ::sendfile(socket_.native_handle(), region.fd, &offset, region.length);
+    if (sent > 0) {
+      region.offset += static_cast<uint64_t>(sent);
+      region.length -= static_cast<uint32_t>(sent);
+      bytes_written_ += static_cast<uint64_t>(sent);
+    } else if (sent < 0 && errno == EINTR) {
+      continue;
+    } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      auto self(shared_from_this());
+      socket_.async_wait(asio::ip::tcp::socket::wait_write,
+                         [this, self, frames_in_flight](const asio::error_code& ec) {
+                           if (closed_) return;
+                           if (ec) return finish(ec.message());
+                           send_file_data(frames_in_flight);
+                         });
+      return;
+    } else {
+      return finish(sent == 0 ? "file ended before its chunk was sent"
+                              : std::string("sendfile: ") + std::strerror(errno));
+    }
+  }
+  for (; frames_in_flight_ > 0; --frames_in_flight_) queue_.pop_front();
+  do_write();
 }
 
 void FrameConnection::close_after_flush() {

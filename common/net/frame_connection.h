@@ -32,6 +32,10 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
 
   void start(Callbacks callbacks);
   void send(Frame frame);
+  // Sends a frame whose payload is `prefix` followed by `length` bytes of the
+  // file `fd` from `offset`, handed to the socket with sendfile(2): the bytes
+  // never pass through user space. `fd` must stay open until the frame is out.
+  void send_with_file_data(FrameType type, Bytes prefix, int fd, uint64_t offset, uint32_t length);
   // Closes once every queued frame is written.
   void close_after_flush();
   void close_now();
@@ -43,14 +47,23 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   size_t queued_frames() const { return queue_.size(); }
 
  private:
+  struct FileRegion {
+    int fd = -1;
+    uint64_t offset = 0;
+    uint32_t length = 0;  // bytes still to send
+  };
+
   struct Outgoing {
     std::array<uint8_t, kFrameHeaderBytes> header;
     Frame frame;
+    FileRegion file_data;  // follows frame.payload on the wire
   };
 
   void do_read();
   void deliver(size_t bytes, bool direct);
+  void enqueue(Outgoing outgoing);
   void do_write();
+  void send_file_data(size_t frames_in_flight);
   void half_close();
   void finish(const std::string& why);
 

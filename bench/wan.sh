@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# WAN benchmark: the exchange with every peer behind its own emulated access
+# link (bench/wan_proxy.cpp: one-way delay and rate cap per direction). Builds
+# Release, generates 4 files x K chunks, runs a plain loopback reference
+# (window 1, no proxy), then one exchange per window with a proxy in front of
+# each client. For each run: wall seconds (server summary), bytes through the
+# busiest proxied direction, the bandwidth floor (those bytes * 8 / rate), the
+# ratio wall / floor, and whether the logs are byte-identical to the
+# reference. Results go to bench/results/wan.json.
+#
+#   bench/wan.sh [--windows "1 default"] [--chunks 300] [--delay-ms 10]
+#                [--rate-mbit 1000] [--buffer-bytes 4194304] [--timeout 600]
+#
+# "default" in --windows passes no --window flag (the configured default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+windows="1 default"
+chunks=300
+delay_ms=10
+rate_mbit=1000
+buffer_bytes=$((4 << 20))
+timeout_s=600 # per process, and so per run
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --windows) windows="$2"; shift 2 ;;
+    --chunks) chunks="$2"; shift 2 ;;
+    --delay-ms) delay_ms="$2"; shift 2 ;;
+    --rate-mbit) rate_mbit="$2"; shift 2 ;;
+    --buffer-bytes) buffer_bytes="$2"; shift 2 ;;
+    --timeout) timeout_s="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "wan: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+
+scripts/deps.sh python3 time
+CHUNKEX_BUILD_DIR=build-release CHUNKEX_BUILD_TYPE=Release scripts/build.sh
+bin=build-release
+input=bench/data/wan-input
+work=bench/data/wan
+results=bench/results
+mkdir -p "$results" "$work"
+
+stamp="chunks=$chunks seed=1"
+if [ "$(cat "$input/.workload" 2>/dev/null)" != "$stamp" ]; then
+  "$bin/chunkex-gen" --data-dir "$input" --chunks "$chunks" --seed 1 >/dev/null
+  echo "$stamp" > "$input/.workload"
+fi
+
+# Every background process runs under timeout(1), which puts itself and its
+# child in a process group of their own: killing the group ends both.
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME DIR COMMAND...: runs COMMAND in the background, output and GNU
+# time figures (user s, system s, peak RSS KiB) in DIR/NAME.*; pid in STARTED.
+start() {
+  local name=$1 dir=$2
+  shift 2
+  timeout -k 5 "$timeout_s" /usr/bin/time -f "%U %S %M" -o "$dir/$name.time" "$@" \
+    > "$dir/$name.console" 2>&1 &
+  STARTED=$!
+  pids+=("$STARTED")
+}
+
+# wait_for TEST WHAT: polls TEST for up to 10 s.
+wait_for() {
+  for _ in $(seq 200); do eval "$1" && return 0; sleep 0.05; done
+  echo "wan: timed out waiting for $2" >&2
+  exit 1
+}
+
+# run_exchange NAME WINDOW PROXIED: one whole exchange in $work/NAME.
+run_exchange() {
+  local name=$1 window=$2 proxied=$3 dir="$work/$1"
+  rm -rf "$dir" && mkdir -p "$dir"
+  local window_flags=()
+  [ "$window" != default ] && window_flags=(--window "$window")
+  start server "$dir" "$bin/chunkex-server" --host 127.0.0.1 --port 0 --port-file "$dir/server.port" \
+    --log-dir "$dir/logs" "${window_flags[@]}"
+  local server_pid=$STARTED others=()
+  wait_for "[ -s '$dir/server.port' ]" "the server's port"
+  for id in A B C D; do
+    local port
+    port=$(cat "$dir/server.port")
+    if [ "$proxied" = yes ]; then
+      start "proxy$id" "$dir" "$bin/bench/chunkex-wan-proxy" --upstream-host 127.0.0.1 \
+        --upstream-port "$port" --port-file "$dir/proxy$id.port" --stats-file "$dir/proxy$id.json" \
+        --delay-ms "$delay_ms" --rate-mbit "$rate_mbit" --buffer-bytes "$buffer_bytes" \
+        --exit-after-connections 1
+      others+=("$STARTED")
+      wait_for "[ -s '$dir/proxy$id.port' ]" "proxy $id's port"
+      port=$(cat "$dir/proxy$id.port")
+    fi
+    start "client$id" "$dir" "$bin/chunkex-client" --host 127.0.0.1 --port "$port" \
+      --data-dir "$input" --out-dir "$dir/out" --log-dir "$dir/logs" "${window_flags[@]}"
+    others+=("$STARTED")
+    wait_for "grep -qs 'joined as client' '$dir/client$id.console'" "client $id to join"
+  done
+  local status=0
+  wait "$server_pid" || status=$?
+  for pid in "${others[@]}"; do wait "$pid" || status=$?; done
+  if [ "$status" -ne 0 ]; then
+    tail -n 20 "$dir"/*.console >&2
+    echo "wan: run $name failed (status $status)" >&2
+    exit 1
+  fi
+}
+
+# logs_match NAME: "yes" if NAME's logs are byte-identical to the reference.
+logs_match() {
+  for log in Server ClientA ClientB ClientC ClientD; do
+    cmp -s "$work/reference/logs/$log.txt" "$work/$1/logs/$log.txt" || { echo no; return; }
+  done
+  echo yes
+}
+
+runs="$work/runs.jsonl"
+: > "$runs"
+echo "== reference: loopback, no proxy, window 1, 4 x $chunks chunks"
+run_exchange reference 1 no
+python3 bench/wan_report.py run --dir "$work/reference" --name reference --window 1 \
+  --proxied no --logs-identical yes --rate-mbit "$rate_mbit" --append "$runs"
+
+echo "== WAN: one proxy per client, delay $delay_ms ms each way, $rate_mbit Mbit/s per direction"
+for window in $windows; do
+  run_exchange "w$window" "$window" yes
+  python3 bench/wan_report.py run --dir "$work/w$window" --name "w$window" --window "$window" \
+    --proxied yes --logs-identical "$(logs_match "w$window")" --rate-mbit "$rate_mbit" \
+    --append "$runs"
+done
+
+python3 bench/wan_report.py final --runs "$runs" --chunks "$chunks" --delay-ms "$delay_ms" \
+  --rate-mbit "$rate_mbit" --buffer-bytes "$buffer_bytes" --output "$results/wan.json"
