@@ -22,20 +22,20 @@ void PeerClient::start() {
   auto endpoints = resolver.resolve(config_.host, std::to_string(config_.port), ec);
   if (!ec) asio::connect(socket, endpoints, ec);
   if (ec) {
-    throw std::runtime_error(fmt::format("cannot connect to the server at {}:{}: {}",
-                                         config_.host, config_.port, ec.message()));
+    throw std::runtime_error(fmt::format("cannot connect to the server at {}:{}: {}", config_.host,
+                                         config_.port, ec.message()));
   }
   console_.say(fmt::format("connected to {}:{}", config_.host, config_.port));
   started_at_ = last_progress_at_ = std::chrono::steady_clock::now();
   connection_ = std::make_shared<FrameConnection>(std::move(socket), kMaxChunkBytes);
-  connection_->start(FrameConnection::Callbacks{
-      [this](Frame frame) { on_frame(std::move(frame)); },
-      [this](const std::string& what) { core_.on_stream_error(what); },
-      [this](const std::string&) {
-        core_.on_disconnect();
-        signals_.cancel();
-        progress_timer_.cancel();
-      }});
+  connection_->start(
+      FrameConnection::Callbacks{[this](Frame frame) { on_frame(std::move(frame)); },
+                                 [this](const std::string& what) { core_.on_stream_error(what); },
+                                 [this](const std::string&) {
+                                   core_.on_disconnect();
+                                   signals_.cancel();
+                                   progress_timer_.cancel();
+                                 }});
   watch_signals();
   schedule_progress();
 }
@@ -69,9 +69,9 @@ void PeerClient::show_progress() {
   PeerProgress progress = core_.progress();
   auto now = std::chrono::steady_clock::now();
   double seconds = std::chrono::duration<double>(now - last_progress_at_).count();
-  double rate =
-      seconds > 0 ? static_cast<double>(progress.bytes_received - last_progress_bytes_) / seconds
-                  : 0;
+  double rate = seconds > 0
+                    ? static_cast<double>(progress.bytes_received - last_progress_bytes_) / seconds
+                    : 0;
   last_progress_at_ = now;
   last_progress_bytes_ = progress.bytes_received;
   console_.progress(fmt::format("{}: {}/{} chunks received, {}/s", peer_letter(*core_.self()),
@@ -97,7 +97,9 @@ void PeerClient::log(std::string line) {
   log_.write_line(line);
 }
 
-void PeerClient::notice(std::string text) { console_.say(text); }
+void PeerClient::notice(std::string text) {
+  console_.say(text);
+}
 
 void PeerClient::finished(const PeerOutcome& outcome) {
   log_.close();

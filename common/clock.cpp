@@ -18,8 +18,8 @@ std::string format_clocks(const std::vector<ClockUs>& clocks_us) {
   std::string text;
   for (size_t i = 0; i < clocks_us.size(); ++i) {
     if (i > 0) text += ' ';
-    text += fmt::format("{}={}", peer_letter(static_cast<PeerIndex>(i)),
-                        format_clock_ms(clocks_us[i]));
+    text +=
+        fmt::format("{}={}", peer_letter(static_cast<PeerIndex>(i)), format_clock_ms(clocks_us[i]));
   }
   return text;
 }

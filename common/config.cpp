@@ -75,8 +75,7 @@ std::vector<PeerCosts> get_costs(const json& value, const KeyContext& ctx) {
   for (const auto& [key, _] : value.items()) {
     bool known = key.size() == 1 && key[0] >= 'A' && key[0] < 'A' + static_cast<int>(costs.size());
     if (!known) {
-      ctx.fail("costs_ms." + key,
-               "unexpected client ID (IDs run A, B, C, ... without gaps)");
+      ctx.fail("costs_ms." + key, "unexpected client ID (IDs run A, B, C, ... without gaps)");
     }
   }
   return costs;

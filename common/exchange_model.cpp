@@ -39,8 +39,8 @@ RoundPlan ExchangeModel::plan_next_round() {
   plan.round = next_round_++;
   plan.requests.resize(n);
   for (size_t q = 0; q < n; ++q) {
-    auto target = choose_target(static_cast<PeerIndex>(q), plan.round, chunks_taken_[q],
-                                chunk_counts_);
+    auto target =
+        choose_target(static_cast<PeerIndex>(q), plan.round, chunks_taken_[q], chunk_counts_);
     if (!target) continue;
     plan.requests[q] = PlannedRequest{false, *target, chunks_taken_[q][*target]++};
   }

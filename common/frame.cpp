@@ -20,16 +20,26 @@ std::optional<FrameType> frame_type_from_byte(uint8_t value) {
 
 std::string_view frame_type_name(FrameType type) {
   switch (type) {
-    case FrameType::kFlag: return "FLAG";
-    case FrameType::kAnnounce: return "ANNOUNCE";
-    case FrameType::kRoster: return "ROSTER";
-    case FrameType::kRequestChunk: return "REQUEST_CHUNK";
-    case FrameType::kIdle: return "IDLE";
-    case FrameType::kChunkData: return "CHUNK_DATA";
-    case FrameType::kSendChunk: return "SEND_CHUNK";
-    case FrameType::kDone: return "DONE";
-    case FrameType::kFinal: return "FINAL";
-    case FrameType::kError: return "ERROR";
+    case FrameType::kFlag:
+      return "FLAG";
+    case FrameType::kAnnounce:
+      return "ANNOUNCE";
+    case FrameType::kRoster:
+      return "ROSTER";
+    case FrameType::kRequestChunk:
+      return "REQUEST_CHUNK";
+    case FrameType::kIdle:
+      return "IDLE";
+    case FrameType::kChunkData:
+      return "CHUNK_DATA";
+    case FrameType::kSendChunk:
+      return "SEND_CHUNK";
+    case FrameType::kDone:
+      return "DONE";
+    case FrameType::kFinal:
+      return "FINAL";
+    case FrameType::kError:
+      return "ERROR";
   }
   return "UNKNOWN";
 }
@@ -43,8 +53,7 @@ uint32_t max_payload_bytes(FrameType type, uint32_t chunk_bytes_max) {
   return kMaxControlPayloadBytes;
 }
 
-std::array<uint8_t, kFrameHeaderBytes> encode_frame_header(FrameType type,
-                                                           uint32_t payload_bytes) {
+std::array<uint8_t, kFrameHeaderBytes> encode_frame_header(FrameType type, uint32_t payload_bytes) {
   std::array<uint8_t, kFrameHeaderBytes> header{};
   header[0] = kMagic0;
   header[1] = kMagic1;
@@ -70,8 +79,8 @@ bool FrameDecoder::parse_header() {
     return false;
   }
   if (header_[2] != kProtocolVersion) {
-    error_ = fmt::format("unsupported protocol version {} (expected {})", header_[2],
-                         kProtocolVersion);
+    error_ =
+        fmt::format("unsupported protocol version {} (expected {})", header_[2], kProtocolVersion);
     return false;
   }
   auto type = frame_type_from_byte(header_[3]);

@@ -106,28 +106,29 @@ std::optional<FlagMessage> decode_flag(const Frame& frame) {
 }
 
 std::optional<FileAnnouncement> decode_announce(const Frame& frame) {
-  return decode_exact<FileAnnouncement>(
-      frame, FrameType::kAnnounce, [](ByteReader& r, FileAnnouncement& m) {
-        return r.get(m.size_bytes) && get_digest(r, m.sha256);
-      });
+  return decode_exact<FileAnnouncement>(frame, FrameType::kAnnounce,
+                                        [](ByteReader& r, FileAnnouncement& m) {
+                                          return r.get(m.size_bytes) && get_digest(r, m.sha256);
+                                        });
 }
 
 std::optional<RosterMessage> decode_roster(const Frame& frame) {
-  return decode_exact<RosterMessage>(frame, FrameType::kRoster, [](ByteReader& r, RosterMessage& m) {
-    uint8_t count = 0;
-    if (!r.get(count) || count == 0 || count > kMaxPeers) return false;
-    for (uint8_t i = 0; i < count; ++i) {
-      FileAnnouncement file;
-      uint32_t chunk_us = 0, other_us = 0;
-      if (!r.get(file.size_bytes) || !get_digest(r, file.sha256) || !r.get(chunk_us) ||
-          !r.get(other_us)) {
-        return false;
-      }
-      m.files.push_back(file);
-      m.costs.push_back(PeerCosts{chunk_us, other_us});
-    }
-    return true;
-  });
+  return decode_exact<RosterMessage>(
+      frame, FrameType::kRoster, [](ByteReader& r, RosterMessage& m) {
+        uint8_t count = 0;
+        if (!r.get(count) || count == 0 || count > kMaxPeers) return false;
+        for (uint8_t i = 0; i < count; ++i) {
+          FileAnnouncement file;
+          uint32_t chunk_us = 0, other_us = 0;
+          if (!r.get(file.size_bytes) || !get_digest(r, file.sha256) || !r.get(chunk_us) ||
+              !r.get(other_us)) {
+            return false;
+          }
+          m.files.push_back(file);
+          m.costs.push_back(PeerCosts{chunk_us, other_us});
+        }
+        return true;
+      });
 }
 
 std::optional<RequestMessage> decode_request(const Frame& frame) {
@@ -198,6 +199,8 @@ ByteView chunk_data(const Frame& frame) {
   return ByteView(frame.payload).subspan(kChunkHeaderBytes);
 }
 
-uint8_t* chunk_data_area(Frame& frame) { return frame.payload.data() + kChunkHeaderBytes; }
+uint8_t* chunk_data_area(Frame& frame) {
+  return frame.payload.data() + kChunkHeaderBytes;
+}
 
 }  // namespace chunkex

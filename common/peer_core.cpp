@@ -17,22 +17,29 @@ std::string PeerCore::line(ClockUs clock_us, const std::string& event) const {
 
 // The model runs up to `window_` rounds ahead; the clock that belongs in an
 // event line is the one at the end of the last completed round.
-ClockUs PeerCore::clock() const { return completed_clock_us_; }
+ClockUs PeerCore::clock() const {
+  return completed_clock_us_;
+}
 
 void PeerCore::on_frame(Frame frame) {
   if (phase_ == Phase::kFinished) return;
   try {
     switch (frame.type) {
-      case FrameType::kFlag: return handle_flag(frame);
-      case FrameType::kRoster: return handle_roster(frame);
-      case FrameType::kRequestChunk: return handle_forward(frame);
-      case FrameType::kSendChunk: return handle_send_chunk(frame);
-      case FrameType::kFinal: return handle_final(frame);
+      case FrameType::kFlag:
+        return handle_flag(frame);
+      case FrameType::kRoster:
+        return handle_roster(frame);
+      case FrameType::kRequestChunk:
+        return handle_forward(frame);
+      case FrameType::kSendChunk:
+        return handle_send_chunk(frame);
+      case FrameType::kFinal:
+        return handle_final(frame);
       case FrameType::kError:
         return fail("server reported: " + decode_error(frame), false);
       default:
-        return protocol_error(fmt::format("the server may not send {}",
-                                          frame_type_name(frame.type)));
+        return protocol_error(
+            fmt::format("the server may not send {}", frame_type_name(frame.type)));
     }
   } catch (const std::runtime_error& error) {
     // Storage failures (disk full, file vanished): this peer cannot go on.
@@ -40,7 +47,9 @@ void PeerCore::on_frame(Frame frame) {
   }
 }
 
-void PeerCore::on_stream_error(const std::string& what) { protocol_error(what); }
+void PeerCore::on_stream_error(const std::string& what) {
+  protocol_error(what);
+}
 
 void PeerCore::on_disconnect() {
   if (phase_ == Phase::kFinished) return;
@@ -86,9 +95,9 @@ void PeerCore::handle_roster(const Frame& frame) {
     chunk_counts.push_back(static_cast<uint32_t>(layout.chunk_count()));
     if (owner == *self_) continue;
     progress_.chunks_needed += layout.chunk_count();
-    outbox_.log(line(0, fmt::format("ROSTER: {} has {} bytes, {} chunks, sha256 {}",
-                                    peer_letter(owner), file.size_bytes, layout.chunk_count(),
-                                    to_hex(file.sha256))));
+    outbox_.log(
+        line(0, fmt::format("ROSTER: {} has {} bytes, {} chunks, sha256 {}", peer_letter(owner),
+                            file.size_bytes, layout.chunk_count(), to_hex(file.sha256))));
     incoming_[owner].emplace(Incoming{layout, file.sha256, Sha256{}, 0});
     store_.begin_file(owner, file.size_bytes);
   }
@@ -141,10 +150,11 @@ void PeerCore::handle_forward(const Frame& frame) {
                   plan.requests[forward->peer].chunk_index == forward->chunk_index &&
                   plan.forward_clock_us[forward->peer] == forward->clock_us;
   if (!expected) {
-    return protocol_error(fmt::format("round {}: forwarded request of {} for chunk {} at clock {} "
-                                      "does not match the schedule",
-                                      forward->round, peer_letter(forward->peer),
-                                      forward->chunk_index, format_clock_ms(forward->clock_us)));
+    return protocol_error(
+        fmt::format("round {}: forwarded request of {} for chunk {} at clock {} "
+                    "does not match the schedule",
+                    forward->round, peer_letter(forward->peer), forward->chunk_index,
+                    format_clock_ms(forward->clock_us)));
   }
   FileLayout layout{own_file_.size_bytes, chunk_bytes_};
   outbox_.send_own_chunk(ChunkHeader{forward->round, forward->peer, forward->chunk_index,
@@ -167,11 +177,11 @@ void PeerCore::handle_send_chunk(const Frame& frame) {
   // Chunks of one owner arrive lowest first, so the digest can run as they land.
   if (!expected || data.size() != incoming_[mine.target]->layout.chunk_length(mine.chunk_index) ||
       incoming_[mine.target]->chunks_received != mine.chunk_index) {
-    return protocol_error(fmt::format("round {}: SEND_CHUNK chunk {} of {} ({} bytes, clock {}) "
-                                      "does not match the request",
-                                      header->round, header->chunk_index,
-                                      peer_letter(header->peer), data.size(),
-                                      format_clock_ms(header->clock_us)));
+    return protocol_error(
+        fmt::format("round {}: SEND_CHUNK chunk {} of {} ({} bytes, clock {}) "
+                    "does not match the request",
+                    header->round, header->chunk_index, peer_letter(header->peer), data.size(),
+                    format_clock_ms(header->clock_us)));
   }
   Incoming& incoming = *incoming_[mine.target];
   store_.write_chunk(mine.target, incoming.layout.chunk_offset(header->chunk_index), data);
@@ -201,10 +211,10 @@ void PeerCore::finish_incoming(PeerIndex owner, OpenRound& round) {
   }
   store_.commit_file(owner);
   verified_owners_.push_back(owner);
-  round.completion_lines.push_back(line(at, fmt::format("file of {} complete: {} chunks, sha256 "
-                                                        "verified",
-                                                        peer_letter(owner),
-                                                        incoming.layout.chunk_count())));
+  round.completion_lines.push_back(
+      line(at, fmt::format("file of {} complete: {} chunks, sha256 "
+                           "verified",
+                           peer_letter(owner), incoming.layout.chunk_count())));
   outbox_.notice(fmt::format("file of {} received and verified", peer_letter(owner)));
 }
 
@@ -221,8 +231,8 @@ void PeerCore::complete_rounds() {
   }
   if (phase_ != Phase::kExchanging || !rounds_.empty() || !model_->finished()) return;
   std::sort(verified_owners_.begin(), verified_owners_.end());
-  outbox_.log(line(clock(), fmt::format("DONE: {} files received and verified",
-                                        verified_owners_.size())));
+  outbox_.log(
+      line(clock(), fmt::format("DONE: {} files received and verified", verified_owners_.size())));
   outbox_.send(encode(DoneMessage{verified_owners_}));
   phase_ = Phase::kAwaitFinal;
 }
@@ -241,7 +251,8 @@ void PeerCore::log_round(const OpenRound& round) {
                                  peer_letter(mine.target), tag)));
   }
   if (plan.all_idle()) {
-    outbox_.log(line(plan.request_clock_us[*self_], "every request IDLE: exchange complete " + tag));
+    outbox_.log(
+        line(plan.request_clock_us[*self_], "every request IDLE: exchange complete " + tag));
     return;
   }
   for (PeerIndex q : round.requesters) {
@@ -255,9 +266,9 @@ void PeerCore::log_round(const OpenRound& round) {
                                  peer_letter(q), tag)));
   }
   if (!mine.idle) {
-    outbox_.log(line(plan.delivery_clock_us[*self_],
-                     fmt::format("recv chunk {} of {} {}", mine.chunk_index,
-                                 peer_letter(mine.target), tag)));
+    outbox_.log(line(
+        plan.delivery_clock_us[*self_],
+        fmt::format("recv chunk {} of {} {}", mine.chunk_index, peer_letter(mine.target), tag)));
   }
   for (const std::string& text : round.completion_lines) outbox_.log(text);
 }

@@ -11,7 +11,11 @@ namespace chunkex {
 using PeerIndex = uint8_t;
 inline constexpr int kMaxPeers = 26;
 
-inline char peer_letter(PeerIndex index) { return static_cast<char>('A' + index); }
-inline std::string peer_name(PeerIndex index) { return std::string(1, peer_letter(index)); }
+inline char peer_letter(PeerIndex index) {
+  return static_cast<char>('A' + index);
+}
+inline std::string peer_name(PeerIndex index) {
+  return std::string(1, peer_letter(index));
+}
 
 }  // namespace chunkex

@@ -86,12 +86,12 @@ void RelayCore::on_frame(ConnId conn, Frame frame) {
       return handle_done(peer, frame);
     case FrameType::kError:
       if (phase_ == Phase::kJoining) return release_slot(peer, "reported: " + decode_error(frame));
-      return fail(fmt::format("client {} reported an error: {}", peer_letter(peer),
-                              decode_error(frame)),
-                  peer);
+      return fail(
+          fmt::format("client {} reported an error: {}", peer_letter(peer), decode_error(frame)),
+          peer);
     default:
-      return protocol_error(peer, fmt::format("a client may not send {}",
-                                              frame_type_name(frame.type)));
+      return protocol_error(peer,
+                            fmt::format("a client may not send {}", frame_type_name(frame.type)));
   }
 }
 
@@ -196,9 +196,9 @@ void RelayCore::record_request(PeerIndex peer, uint64_t round, const PlannedRequ
                                ClockUs clock_us) {
   RoundState* state = round_state(round);
   if (!state) {
-    return protocol_error(peer, fmt::format("request for round {} outside the open rounds {}..{}",
-                                            round, next_deliver_round_,
-                                            next_deliver_round_ + kMaxWindowRounds - 1));
+    return protocol_error(
+        peer, fmt::format("request for round {} outside the open rounds {}..{}", round,
+                          next_deliver_round_, next_deliver_round_ + kMaxWindowRounds - 1));
   }
   if (state->request_seen[peer]) {
     return protocol_error(peer, fmt::format("second request for round {}", round));
@@ -206,10 +206,10 @@ void RelayCore::record_request(PeerIndex peer, uint64_t round, const PlannedRequ
   const PlannedRequest& planned = state->plan.requests[peer];
   if (!(sent == planned) || (!sent.idle && clock_us != state->plan.request_clock_us[peer])) {
     return protocol_error(
-        peer, fmt::format("round {}: sent {} at clock {}, the schedule says {} at clock {}", round,
-                          describe_request(sent), format_clock_ms(clock_us),
-                          describe_request(planned),
-                          format_clock_ms(state->plan.request_clock_us[peer])));
+        peer,
+        fmt::format("round {}: sent {} at clock {}, the schedule says {} at clock {}", round,
+                    describe_request(sent), format_clock_ms(clock_us), describe_request(planned),
+                    format_clock_ms(state->plan.request_clock_us[peer])));
   }
   state->request_seen[peer] = true;
   --state->requests_missing;
@@ -221,33 +221,33 @@ void RelayCore::handle_chunk_data(PeerIndex peer, Frame frame) {
   if (phase_ != Phase::kExchanging || !header) {
     return protocol_error(peer, "unexpected or malformed CHUNK_DATA");
   }
-  RoundState* state = header->round >= next_deliver_round_ &&
-                              header->round < next_forward_round_
+  RoundState* state = header->round >= next_deliver_round_ && header->round < next_forward_round_
                           ? &rounds_[header->round - next_deliver_round_]
                           : nullptr;
   if (!state || header->peer >= peers_.size()) {
-    return protocol_error(peer, fmt::format("CHUNK_DATA for round {} that was not forwarded",
-                                            header->round));
+    return protocol_error(
+        peer, fmt::format("CHUNK_DATA for round {} that was not forwarded", header->round));
   }
   PeerIndex requester = header->peer;
   const PlannedRequest& planned = state->plan.requests[requester];
   if (planned.idle || planned.target != peer || planned.chunk_index != header->chunk_index ||
       state->answers[requester]) {
-    return protocol_error(peer, fmt::format("round {}: CHUNK_DATA chunk {} for {} was not asked of it",
-                                            header->round, header->chunk_index,
-                                            peer_letter(requester)));
+    return protocol_error(
+        peer, fmt::format("round {}: CHUNK_DATA chunk {} for {} was not asked of it", header->round,
+                          header->chunk_index, peer_letter(requester)));
   }
   FileLayout layout{peers_[peer].file->size_bytes, settings_.chunk_bytes};
   if (chunk_data(frame).size() != layout.chunk_length(header->chunk_index)) {
-    return protocol_error(peer, fmt::format("round {}: chunk {} carries {} bytes, expected {}",
-                                            header->round, header->chunk_index,
-                                            chunk_data(frame).size(),
-                                            layout.chunk_length(header->chunk_index)));
+    return protocol_error(
+        peer, fmt::format("round {}: chunk {} carries {} bytes, expected {}", header->round,
+                          header->chunk_index, chunk_data(frame).size(),
+                          layout.chunk_length(header->chunk_index)));
   }
   if (header->clock_us != state->plan.answer_clock_us[requester]) {
-    return protocol_error(peer, fmt::format("round {}: CHUNK_DATA clock {} differs from the model's {}",
-                                            header->round, format_clock_ms(header->clock_us),
-                                            format_clock_ms(state->plan.answer_clock_us[requester])));
+    return protocol_error(peer,
+                          fmt::format("round {}: CHUNK_DATA clock {} differs from the model's {}",
+                                      header->round, format_clock_ms(header->clock_us),
+                                      format_clock_ms(state->plan.answer_clock_us[requester])));
   }
   state->answers[requester] = std::move(frame);
   --state->answers_missing;
@@ -314,11 +314,12 @@ bool RelayCore::deliver_next_round() {
     const PlannedRequest& request = plan.requests[q];
     if (request.idle) continue;
     Frame frame = std::move(*state.answers[q]);
-    rewrite_chunk_frame(frame, FrameType::kSendChunk,
-                        ChunkHeader{plan.round, request.target, request.chunk_index,
-                                    plan.delivery_clock_us[q]});
-    outbox_.send(peers_[q].conn, std::move(frame));
+    rewrite_chunk_frame(
+        frame, FrameType::kSendChunk,
+        ChunkHeader{plan.round, request.target, request.chunk_index, plan.delivery_clock_us[q]});
+    peers_[q].bytes_received += chunk_data(frame).size();
     ++peers_[q].chunks_received;
+    outbox_.send(peers_[q].conn, std::move(frame));
   }
   log_round(state);
   clocks_us_ = plan.clocks_after_us;
@@ -342,8 +343,8 @@ void RelayCore::log_round(const RoundState& state) {
     char who = peer_letter(static_cast<PeerIndex>(q));
     outbox_.log(line(plan.request_clock_us[q],
                      requests[q].idle ? fmt::format("IDLE {} {}", who, round_tag)
-                                      : fmt::format("REQUEST_CHUNK {} asks {} for chunk {} {}",
-                                                    who, peer_letter(requests[q].target),
+                                      : fmt::format("REQUEST_CHUNK {} asks {} for chunk {} {}", who,
+                                                    peer_letter(requests[q].target),
                                                     requests[q].chunk_index, round_tag)));
   }
   if (plan.all_idle()) {
@@ -352,9 +353,9 @@ void RelayCore::log_round(const RoundState& state) {
                                               plan.round, round_tag)));
     return;
   }
-  outbox_.log(line(plan.request_sync_us, fmt::format("sync clocks to {} {}",
-                                                     format_clock_ms(plan.request_sync_us),
-                                                     round_tag)));
+  outbox_.log(
+      line(plan.request_sync_us,
+           fmt::format("sync clocks to {} {}", format_clock_ms(plan.request_sync_us), round_tag)));
   each_request([&](char who, const PlannedRequest& r, size_t q) {
     outbox_.log(line(plan.forward_clock_us[q],
                      fmt::format("forward REQUEST_CHUNK {} -> {}: chunk {} {}", who,
@@ -365,9 +366,9 @@ void RelayCore::log_round(const RoundState& state) {
                      fmt::format("CHUNK_DATA {} -> {}: chunk {} of {} {}", peer_letter(r.target),
                                  who, r.chunk_index, peer_letter(r.target), round_tag)));
   });
-  outbox_.log(line(plan.answer_sync_us, fmt::format("sync clocks to {} {}",
-                                                    format_clock_ms(plan.answer_sync_us),
-                                                    round_tag)));
+  outbox_.log(
+      line(plan.answer_sync_us,
+           fmt::format("sync clocks to {} {}", format_clock_ms(plan.answer_sync_us), round_tag)));
   each_request([&](char who, const PlannedRequest& r, size_t q) {
     outbox_.log(line(plan.delivery_clock_us[q],
                      fmt::format("SEND_CHUNK {} -> {}: chunk {} of {} {}", peer_letter(r.target),
@@ -388,10 +389,10 @@ void RelayCore::maybe_finish() {
   for (const PeerSlot& slot : peers_) {
     outcome.files.push_back(*slot.file);
     outcome.verified_owners.push_back(*slot.verified_owners);
-    outbox_.log(line(max_clock(), fmt::format("DONE {}: {} files verified",
-                                              peer_letter(static_cast<PeerIndex>(
-                                                  &slot - peers_.data())),
-                                              slot.verified_owners->size())));
+    outbox_.log(
+        line(max_clock(), fmt::format("DONE {}: {} files verified",
+                                      peer_letter(static_cast<PeerIndex>(&slot - peers_.data())),
+                                      slot.verified_owners->size())));
   }
   log_rejections();
   outbox_.log(line(max_clock(), "final clocks " + format_clocks(clocks_us_)));
@@ -437,7 +438,8 @@ void RelayCore::close_all() {
 
 void RelayCore::log_rejections() {
   for (size_t i = 0; i < rejections_.size(); ++i) {
-    outbox_.log(line(max_clock(), fmt::format("rejected connection {}: {}", i + 1, rejections_[i])));
+    outbox_.log(
+        line(max_clock(), fmt::format("rejected connection {}: {}", i + 1, rejections_[i])));
   }
 }
 
@@ -447,6 +449,7 @@ RelayProgress RelayCore::progress() const {
   progress.rounds_total = rounds_total_;
   for (size_t i = 0; i < peers_.size(); ++i) {
     progress.chunks_received.push_back(peers_[i].chunks_received);
+    progress.bytes_received.push_back(peers_[i].bytes_received);
     uint64_t needed = 0;
     if (model_) {
       for (size_t o = 0; o < peers_.size(); ++o) {

@@ -62,6 +62,7 @@ struct RelayProgress {
   uint64_t rounds_total = 0;
   std::vector<uint64_t> chunks_received;  // by peer
   std::vector<uint64_t> chunks_needed;    // by peer
+  std::vector<uint64_t> bytes_received;   // by peer: chunk data delivered to it
 };
 
 class RelayCore {
@@ -88,6 +89,7 @@ class RelayCore {
     std::optional<FileAnnouncement> file;
     std::optional<std::vector<PeerIndex>> verified_owners;  // set by DONE
     uint64_t chunks_received = 0;
+    uint64_t bytes_received = 0;
   };
 
   struct RoundState {

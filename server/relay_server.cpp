@@ -16,7 +16,9 @@ RelaySettings relay_settings(const Config& config) {
   return RelaySettings{config.max_clients, config.chunk_bytes, config.costs, config.window};
 }
 
-double ms_of(ClockUs clock_us) { return static_cast<double>(clock_us) / 1000.0; }
+double ms_of(ClockUs clock_us) {
+  return static_cast<double>(clock_us) / 1000.0;
+}
 
 }  // namespace
 
@@ -112,9 +114,13 @@ void RelayServer::close(ConnId conn) {
   if (found != connections_.end()) found->second->close_after_flush();
 }
 
-void RelayServer::log(std::string line) { log_.write_line(line); }
+void RelayServer::log(std::string line) {
+  log_.write_line(line);
+}
 
-void RelayServer::notice(std::string text) { console_.say(text); }
+void RelayServer::notice(std::string text) {
+  console_.say(text);
+}
 
 void RelayServer::exchange_started() {
   started_at_ = std::chrono::steady_clock::now();
@@ -135,16 +141,17 @@ void RelayServer::show_progress() {
   RelayProgress progress = core_.progress();
   auto now = std::chrono::steady_clock::now();
   double seconds = std::chrono::duration<double>(now - last_progress_at_).count();
-  uint64_t bytes = bytes_sent();
-  double rate = seconds > 0 ? static_cast<double>(bytes - last_progress_bytes_) / seconds : 0;
   last_progress_at_ = now;
-  last_progress_bytes_ = bytes;
+  last_progress_bytes_.resize(progress.bytes_received.size(), 0);
   std::string text = fmt::format("round {}/{}", progress.rounds_delivered, progress.rounds_total);
   for (size_t i = 0; i < progress.chunks_received.size(); ++i) {
-    text += fmt::format("  {} {}/{}", peer_letter(static_cast<PeerIndex>(i)),
-                        progress.chunks_received[i], progress.chunks_needed[i]);
+    uint64_t delta = progress.bytes_received[i] - last_progress_bytes_[i];
+    last_progress_bytes_[i] = progress.bytes_received[i];
+    text += fmt::format(" | {} {}/{} {}/s", peer_letter(static_cast<PeerIndex>(i)),
+                        progress.chunks_received[i], progress.chunks_needed[i],
+                        format_bytes(seconds > 0 ? static_cast<double>(delta) / seconds : 0));
   }
-  console_.progress(text + fmt::format("  {}/s", format_bytes(rate)));
+  console_.progress(text);
 }
 
 uint64_t RelayServer::bytes_received() const {
@@ -161,9 +168,9 @@ uint64_t RelayServer::bytes_sent() const {
 
 void RelayServer::finished(const RelayOutcome& outcome) {
   double wall_seconds =
-      started_at_ ? std::chrono::duration<double>(std::chrono::steady_clock::now() - *started_at_)
-                        .count()
-                  : 0.0;
+      started_at_
+          ? std::chrono::duration<double>(std::chrono::steady_clock::now() - *started_at_).count()
+          : 0.0;
   log_.close();
   exit_code_ = outcome.success ? 0 : (signal_exit_code_ ? signal_exit_code_ : 1);
   print_summary(outcome, wall_seconds);
@@ -174,20 +181,27 @@ void RelayServer::finished(const RelayOutcome& outcome) {
 void RelayServer::print_summary(const RelayOutcome& outcome, double wall_seconds) {
   console_.end_progress();
   if (!outcome.success) {
-    console_.error(fmt::format("exchange failed after {} rounds: {}", outcome.rounds,
-                               outcome.failure));
+    console_.error(
+        fmt::format("exchange failed after {} rounds: {}", outcome.rounds, outcome.failure));
     return;
   }
   uint64_t relayed = bytes_received() + bytes_sent();
   size_t verified = 0;
   for (const auto& owners : outcome.verified_owners) verified += owners.size();
-  console_.say(fmt::format("exchange complete: {} rounds in {:.2f} s", outcome.rounds,
-                           wall_seconds));
+  console_.say(
+      fmt::format("exchange complete: {} rounds in {:.2f} s", outcome.rounds, wall_seconds));
   console_.say("final clocks " + format_clocks(outcome.final_clocks_us));
   console_.say(fmt::format("relayed {} ({} in, {} out), {}/s", format_bytes(double(relayed)),
                            format_bytes(double(bytes_received())),
                            format_bytes(double(bytes_sent())),
                            format_bytes(wall_seconds > 0 ? double(relayed) / wall_seconds : 0)));
+  for (size_t i = 0; i < outcome.verified_owners.size(); ++i) {
+    std::string owners;
+    for (PeerIndex owner : outcome.verified_owners[i])
+      owners += fmt::format(" {}", peer_letter(owner));
+    console_.say(fmt::format("client {} verified the files of{}",
+                             peer_letter(static_cast<PeerIndex>(i)), owners));
+  }
   console_.say(fmt::format("files verified: {} of {}", verified,
                            outcome.files.size() * (outcome.files.size() - 1)));
   if (outcome.rejected_connections > 0) {
@@ -223,7 +237,7 @@ void RelayServer::write_summary(const RelayOutcome& outcome, double wall_seconds
       const auto& verified = outcome.verified_owners[i];
       summary["received"][id][peer_name(owner)] =
           std::find(verified.begin(), verified.end(), owner) != verified.end() ? "verified"
-                                                                              : "missing";
+                                                                               : "missing";
     }
   }
   std::string path = (std::filesystem::path(config_.log_dir) / "summary.json").string();

@@ -65,7 +65,7 @@ class RelayServer : public RelayOutbox {
   uint64_t closed_bytes_sent_ = 0;
   std::optional<std::chrono::steady_clock::time_point> started_at_;
   std::chrono::steady_clock::time_point last_progress_at_{};
-  uint64_t last_progress_bytes_ = 0;
+  std::vector<uint64_t> last_progress_bytes_;  // by peer
   bool stopping_ = false;
   int signal_exit_code_ = 0;
   int exit_code_ = 1;

@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
     chunkex::make_directories(data_dir);
     for (size_t i = 0; i < sizes.size(); ++i) {
       auto peer = static_cast<chunkex::PeerIndex>(i);
-      std::string path = (std::filesystem::path(data_dir) / (chunkex::peer_name(peer) + ".file"))
-                             .string();
+      std::string path =
+          (std::filesystem::path(data_dir) / (chunkex::peer_name(peer) + ".file")).string();
       write_random_file(path, sizes[i], seed * 1000003 + i);
       fmt::print("wrote {} ({} bytes)\n", path, sizes[i]);
     }

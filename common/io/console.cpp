@@ -13,7 +13,8 @@ constexpr auto kPlainProgressPeriod = std::chrono::seconds(5);
 
 }  // namespace
 
-Console::Console(std::string prefix) : prefix_(std::move(prefix)), terminal_(isatty(STDOUT_FILENO)) {}
+Console::Console(std::string prefix)
+    : prefix_(std::move(prefix)), terminal_(isatty(STDOUT_FILENO)) {}
 
 void Console::end_progress() {
   if (progress_shown_) std::fputs("\n", stdout);

@@ -22,7 +22,9 @@ namespace {
   throw std::runtime_error(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
 }
 
-std::string temporary_path(const std::string& final_path) { return final_path + ".part"; }
+std::string temporary_path(const std::string& final_path) {
+  return final_path + ".part";
+}
 
 }  // namespace
 

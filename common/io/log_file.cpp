@@ -18,7 +18,9 @@ void make_directories(const std::string& dir) {
   }
 }
 
-LogFile::~LogFile() { close(); }
+LogFile::~LogFile() {
+  close();
+}
 
 void LogFile::open(const std::string& dir, const std::string& name) {
   make_directories(dir);

@@ -165,7 +165,9 @@ void FrameConnection::half_close() {
   });
 }
 
-void FrameConnection::close_now() { finish("closed locally"); }
+void FrameConnection::close_now() {
+  finish("closed locally");
+}
 
 void FrameConnection::finish(const std::string& why) {
   if (closed_) return;

@@ -39,7 +39,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   // Closes once every queued frame is written.
   void close_after_flush();
   void close_now();
-  void set_chunk_bytes_max(uint32_t chunk_bytes_max) { decoder_.set_chunk_bytes_max(chunk_bytes_max); }
+  void set_chunk_bytes_max(uint32_t chunk_bytes_max) {
+    decoder_.set_chunk_bytes_max(chunk_bytes_max);
+  }
 
   bool is_open() const { return !closed_; }
   uint64_t bytes_read() const { return bytes_read_; }

@@ -15,6 +15,9 @@
 # a free port). Only bash, coreutils and awk are required; python3 is used for
 # JSON when present (set CHUNKEX_TEST_NO_PYTHON=1 to exercise the fallback).
 
+# Variables set here are used by the tests that source this file.
+# shellcheck disable=SC2034
+
 set -euo pipefail
 set -o errtrace
 
@@ -50,6 +53,7 @@ note() { echo "[$TEST_NAME] $*"; }
 
 _on_err() {
   local status=$? line=$1 command=$2
+  [[ $BASHPID == "$$" ]] || return 0 # a background child before its exec
   echo "FAIL [$TEST_NAME]: command failed (status $status) at ${BASH_SOURCE[1]:-?}:$line: $command" >&2
 }
 trap '_on_err "$LINENO" "$BASH_COMMAND"' ERR
@@ -67,6 +71,16 @@ _to_us() {
   REPLY=$((10#${int:-0} * 1000000 + 10#$frac))
 }
 
+# The whole test must end well inside CTest's 180 s timeout, so that its own
+# cleanup and diagnostics run: every wait loop checks this budget too.
+_now_us
+TEST_END_US=$((REPLY + ${CHUNKEX_TEST_BUDGET_S:-150} * 1000000))
+_check_budget() {
+  _now_us
+  ((REPLY < TEST_END_US)) ||
+    fail "the test ran past its ${CHUNKEX_TEST_BUDGET_S:-150} s budget (while: $1)"
+}
+
 # deadline_in SECONDS: sets DEADLINE_US; remaining_s prints what is left.
 deadline_in() {
   local now
@@ -74,7 +88,11 @@ deadline_in() {
   _to_us "$1"
   DEADLINE_US=$((now + REPLY))
 }
-past_deadline() { _now_us; ((REPLY >= DEADLINE_US)); }
+past_deadline() {
+  _check_budget "a bounded wait"
+  _now_us
+  ((REPLY >= DEADLINE_US))
+}
 # remaining_s: whole-and-fraction seconds until DEADLINE_US (never negative).
 remaining_s() {
   _now_us
@@ -104,7 +122,10 @@ start_bg() {
   local name=$1
   shift
   [[ -z ${PID_OF[$name]:-} ]] || fail "internal: process name '$name' used twice"
-  "$@" >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err" &
+  (
+    trap - EXIT ERR INT TERM HUP
+    exec "$@"
+  ) >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err" &
   LAST_PID=$!
   BG_PIDS+=("$LAST_PID")
   NAME_OF_PID[$LAST_PID]=$name
@@ -140,6 +161,7 @@ wait_pid_within() {
       _stop_pid "$pid"
       fail "$name (pid $pid) still running after ${secs}s"
     fi
+    _check_budget "waiting for $name to exit"
     sleep 0.05
   done
   local rc=0
@@ -189,6 +211,7 @@ start_server() {
     pid_alive "$SERVER_PID" ||
       fail "$name exited before listening$(_tail_hint "$name")"
     _now_us; ((REPLY < until_us)) || fail "$name printed no 'listening on' line within 10 s$(_tail_hint "$name")"
+    _check_budget "waiting for $name to listen"
     sleep 0.02
   done
   first=$(head -n 1 "$SERVER_OUT")
@@ -231,21 +254,36 @@ wait_for_text() {
       fi
     done
     _now_us; ((REPLY < until_us)) || fail "'$text' did not appear in $file within ${secs}s"
+    _check_budget "waiting for '$text'"
     sleep 0.02
   done
 }
 
 # ---------------------------------------------------------------- cleanup ---
 
+# remove_on_success PATH...: big inputs and outputs to delete once the test
+# has passed (on failure everything stays in the scratch dir for a look).
+declare -a REMOVE_ON_SUCCESS=()
+remove_on_success() { REMOVE_ON_SUCCESS+=("$@"); }
+
 _cleanup() {
   local rc=$?
+  # A signal can reach a background child between fork and exec, while it
+  # still has these traps: it must only exit, never clean up.
+  [[ $BASHPID == "$$" ]] || exit "$rc"
   set +e
   trap - ERR
-  local pid
+  local pid i comm own_comm
+  read -r own_comm </proc/$$/comm
   for pid in "${BG_PIDS[@]}"; do
+    # Just forked and not yet exec'd: give it a moment to become the program.
+    for ((i = 0; i < 20; i++)); do
+      read -r comm 2>/dev/null </proc/"$pid"/comm || break
+      [[ $comm == "$own_comm" ]] || break
+      sleep 0.01
+    done
     pid_alive "$pid" && kill -TERM "$pid" 2>/dev/null
   done
-  local i
   for ((i = 0; i < 60; i++)); do
     local any=0
     for pid in "${BG_PIDS[@]}"; do pid_alive "$pid" && any=1; done
@@ -259,6 +297,10 @@ _cleanup() {
     fi
   done
   for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  if ((rc == 0)); then
+    local path
+    for path in "${REMOVE_ON_SUCCESS[@]}"; do rm -rf -- "$path"; done
+  fi
   if ((rc != 0)) && [[ -d $SCRATCH ]]; then
     echo "==== [$TEST_NAME] failed (status $rc); process output in $SCRATCH:" >&2
     local f
@@ -342,26 +384,33 @@ size_of() { stat -c %s -- "$1"; }
 # -------------------------------------------------------------------- JSON ---
 
 # json_get FILE KEY.PATH: prints a scalar (strings without quotes; true/false
-# as JSON). Uses python3, or an awk reader of the pretty-printed summary.
-json_get() {
-  local file=$1 path=$2 out
+# as JSON; "<missing>" when absent, "<object>" for objects and arrays). The
+# file is read once (python3, or an awk reader of the pretty-printed summary)
+# into JSON_VALUES, and again only when it changes.
+declare -A JSON_VALUES=()
+JSON_LOADED=""
+
+json_load() {
+  local file=$1 stamp flat key value
   [[ -s $file ]] || fail "JSON file $file is missing or empty"
+  stamp="$file $(stat -c '%Y.%s.%i' -- "$file")"
+  [[ $stamp == "$JSON_LOADED" ]] && return 0
+  JSON_VALUES=()
   if ((HAVE_PYTHON)); then
-    out=$(python3 - "$file" "$path" <<'EOF'
+    flat=$(python3 -c '
 import json, sys
-value = json.load(open(sys.argv[1]))
-for key in sys.argv[2].split("."):
-    if not isinstance(value, dict) or key not in value:
-        print("<missing>"); sys.exit(0)
-    value = value[key]
-if isinstance(value, bool): print("true" if value else "false")
-elif isinstance(value, (dict, list)): print("<object>")
-elif value is None: print("null")
-else: print(value)
-EOF
-    ) || fail "cannot read $file as JSON"
+def walk(prefix, value):
+    if isinstance(value, dict):
+        if prefix: print(prefix + "\t<object>")
+        for key, item in value.items(): walk(prefix + "." + key if prefix else key, item)
+    elif isinstance(value, list): print(prefix + "\t<object>")
+    elif isinstance(value, bool): print(prefix + "\t" + ("true" if value else "false"))
+    elif value is None: print(prefix + "\tnull")
+    else: print(prefix + "\t" + str(value).replace("\n", " "))
+walk("", json.load(open(sys.argv[1])))
+' "$file") || fail "cannot read $file as JSON"
   else
-    out=$(awk -v want="$path" '
+    flat=$(awk '
       function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t,]+$/, "", s); return s }
       /^[ ]*"[^"]*": / {
         indent = match($0, /[^ ]/) - 1; depth = int(indent / 2)
@@ -369,21 +418,33 @@ EOF
         value = line; sub(/^[^"]*": /, "", value); value = trim(value)
         stack[depth] = key; full = stack[1]
         for (i = 2; i <= depth; i++) full = full "." stack[i]
-        if (full == want) {
-          if (value == "{" || value == "[") value = "<object>"
-          else if (value ~ /^".*"$/) value = substr(value, 2, length(value) - 2)
-          print value; found = 1; exit
-        }
-      }
-      END { if (!found) print "<missing>" }' "$file")
+        if (value == "{" || value == "[" || value == "{}" || value == "[]") value = "<object>"
+        else if (value ~ /^".*"$/) value = substr(value, 2, length(value) - 2)
+        print full "\t" value
+      }' "$file")
   fi
-  echo "$out"
+  while IFS=$'\t' read -r key value; do
+    [[ -n $key ]] && JSON_VALUES[$key]=$value
+  done <<<"$flat"
+  JSON_LOADED=$stamp
+}
+
+json_get() {
+  json_load "$1"
+  echo "${JSON_VALUES[$2]-<missing>}"
+}
+
+# json_value FILE KEY.PATH: like json_get, but the value goes to REPLY
+# (no subshell, so the file is parsed only once).
+json_value() {
+  json_load "$1"
+  REPLY=${JSON_VALUES[$2]-<missing>}
 }
 
 # assert_json FILE KEY.PATH EXPECTED
 assert_json() {
-  local got
-  got=$(json_get "$1" "$2")
+  json_load "$1"
+  local got=${JSON_VALUES[$2]-<missing>}
   [[ $got == "$3" ]] || fail "$1: $2 is '$got', expected '$3'"
 }
 

@@ -105,6 +105,17 @@ TEST_CASE("a negative cost is an error naming costs_ms.<ID>.<kind>") {
       "C": {"chunk": 8, "other": 0.8}, "D": {"chunk": 9, "other": 0.9}}})");
   CHECK_MESSAGE(contains(error, "costs_ms.B.chunk"), error);
   CHECK_MESSAGE(contains(error, "negative"), error);
+  std::string tiny = config_error(R"({"max_clients": 2, "costs_ms": {
+      "A": {"chunk": 6, "other": 0.6}, "B": {"chunk": 7, "other": -0.001}}})");
+  CHECK_MESSAGE(contains(tiny, "costs_ms.B.other"), tiny);
+}
+
+TEST_CASE("window and text keys are range-checked and named") {
+  CHECK(contains(config_error(R"({"window": 0})"), "window"));
+  CHECK(contains(config_error(R"({"window": 1025})"), "window"));
+  CHECK(parse_config(R"({"window": 1024})", "test.json").window == 1024);
+  CHECK(contains(config_error(R"({"host": ""})"), "host"));
+  CHECK(contains(config_error(R"({"log_dir": 7})"), "log_dir"));
 }
 
 TEST_CASE("a cost finer than a microsecond is an error") {
@@ -174,11 +185,7 @@ TEST_CASE("validate_config catches overrides that break cross-key rules") {
   CHECK_NOTHROW(validate_config(Config{}, "flags"));
 }
 
-// BUG: validate_config (common/config.cpp) checks "a cost for every client"
-// before the max_clients range, so an out-of-range max_clients (27) is
-// reported as "key 'costs_ms.E': missing ... every client A..[" instead of
-// naming max_clients.
-TEST_CASE("validate_config names max_clients when it is out of range" * doctest::skip()) {
+TEST_CASE("validate_config names max_clients when it is out of range") {
   Config config;
   config.max_clients = kMaxPeers + 1;
   CHECK_THROWS_WITH_AS(validate_config(config, "flags"), doctest::Contains("'max_clients'"),

@@ -16,7 +16,9 @@ namespace {
 
 using Clocks = std::vector<ClockUs>;
 
-PlannedRequest asks(PeerIndex target, uint32_t chunk) { return PlannedRequest{false, target, chunk}; }
+PlannedRequest asks(PeerIndex target, uint32_t chunk) {
+  return PlannedRequest{false, target, chunk};
+}
 const PlannedRequest kIdle{};
 
 // Every plan of a run, the final all-IDLE round included.
@@ -32,7 +34,8 @@ TEST_CASE("worked example: round 0 with default costs and equal files") {
   ExchangeModel model(std::vector<uint32_t>(4, 3907), test::default_costs());
   RoundPlan plan = model.plan_next_round();
   CHECK(plan.round == 0);
-  CHECK(plan.requests == std::vector<PlannedRequest>{asks(1, 0), asks(2, 0), asks(3, 0), asks(0, 0)});
+  CHECK(plan.requests ==
+        std::vector<PlannedRequest>{asks(1, 0), asks(2, 0), asks(3, 0), asks(0, 0)});
   CHECK(plan.request_clock_us == Clocks{600, 700, 800, 900});
   CHECK(plan.request_sync_us == 900);
   // Indexed by requester: A's request is served by B, ..., D's by A.
@@ -52,7 +55,8 @@ TEST_CASE("worked example: round 1 adds 19.8 ms to every clock") {
   model.plan_next_round();
   RoundPlan plan = model.plan_next_round();
   CHECK(plan.round == 1);
-  CHECK(plan.requests == std::vector<PlannedRequest>{asks(2, 0), asks(3, 0), asks(0, 0), asks(1, 0)});
+  CHECK(plan.requests ==
+        std::vector<PlannedRequest>{asks(2, 0), asks(3, 0), asks(0, 0), asks(1, 0)});
   CHECK(plan.request_clock_us == Clocks{17400, 18500, 19600, 20700});
   CHECK(plan.request_sync_us == 20700);
   CHECK(plan.clocks_after_us == Clocks{36600, 37600, 38600, 39600});
@@ -97,8 +101,8 @@ TEST_CASE("the final all-IDLE round moves no clock") {
   CHECK(last.all_idle());
   CHECK(last.requests == std::vector<PlannedRequest>(4, kIdle));
   CHECK(last.clocks_after_us == plans[2].clocks_after_us);
-  CHECK(last.clocks_after_us == Clocks{3 * 19800 - 3000, 3 * 19800 - 2000, 3 * 19800 - 1000,
-                                       3 * 19800});
+  CHECK(last.clocks_after_us ==
+        Clocks{3 * 19800 - 3000, 3 * 19800 - 2000, 3 * 19800 - 1000, 3 * 19800});
   for (size_t r = 0; r < 3; ++r) CHECK_FALSE(plans[r].all_idle());
 }
 
@@ -182,7 +186,7 @@ TEST_CASE("unequal files {8,3,1,0}: every chunk once, lowest first, empty file n
 
 TEST_CASE("round count is the largest number of chunks any peer lacks") {
   const std::vector<std::vector<uint32_t>> workloads = {
-      {5, 0},          {0, 0, 0, 0}, {1, 0, 0, 0}, {3, 3, 3, 3}, {7, 1, 0, 2, 4},
+      {5, 0},          {0, 0, 0, 0}, {1, 0, 0, 0}, {3, 3, 3, 3},       {7, 1, 0, 2, 4},
       {0, 9, 0, 0, 0}, {2, 2},       {4, 1, 1},    {1, 2, 3, 4, 5, 6},
   };
   for (const auto& counts : workloads) {

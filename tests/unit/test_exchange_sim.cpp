@@ -47,17 +47,19 @@ struct SimOptions {
   std::function<void(size_t peer, Frame&)> tamper_to_peer;
 };
 
-ConnId conn_of(size_t peer) { return 10 + peer; }
+ConnId conn_of(size_t peer) {
+  return 10 + peer;
+}
 
 class Simulation {
  public:
-  Simulation(std::vector<Bytes> files, SimOptions options)
+  Simulation(std::vector<Bytes> own_files, SimOptions options)
       : options_(std::move(options)),
-        files(std::move(files)),
-        relay(RelaySettings{static_cast<int>(this->files.size()), options_.chunk_bytes,
-                            test::default_costs(this->files.size()), options_.relay_window},
+        files(std::move(own_files)),
+        relay(RelaySettings{static_cast<int>(files.size()), options_.chunk_bytes,
+                            test::default_costs(files.size()), options_.relay_window},
               relay_out) {
-    for (const Bytes& file : this->files) {
+    for (const Bytes& file : files) {
       auto peer = std::make_unique<Peer>(file);
       peer->core = std::make_unique<PeerCore>(options_.peer_window, peer->store, peer->out);
       peers.push_back(std::move(peer));
@@ -94,12 +96,12 @@ class Simulation {
   }
 
   struct Peer {
-    explicit Peer(Bytes own) : store(std::move(own)) {}
+    explicit Peer(Bytes own) : store(std::move(own)), out(store) {}
     MemoryChunkStore store;
     QueuePeerOutbox out;
     std::unique_ptr<PeerCore> core;
     std::deque<std::optional<Frame>> from_server;  // nullopt: the server closed
-    bool server_closed = false;  // the server reads nothing more from this peer
+    bool server_closed = false;                    // the server reads nothing more from this peer
     bool disconnect_reported = false;
   };
 
@@ -195,8 +197,9 @@ class Simulation {
     for (size_t i = 0; i < peer_count(); ++i) {
       const Peer& peer = *peers[i];
       if (!peer.from_server.empty()) ready.emplace_back(i, false);
-      bool to_server = !peer.server_closed && (!peer.out.to_server.empty() ||
-                                               (peer.core->finished() && !peer.disconnect_reported));
+      bool to_server =
+          !peer.server_closed &&
+          (!peer.out.to_server.empty() || (peer.core->finished() && !peer.disconnect_reported));
       if (to_server) ready.emplace_back(i, true);
     }
     if (ready.empty()) return false;
@@ -211,7 +214,8 @@ class Simulation {
 
 std::vector<Bytes> seeded_files(const std::vector<uint64_t>& sizes, uint64_t seed = 42) {
   std::vector<Bytes> files;
-  for (size_t i = 0; i < sizes.size(); ++i) files.push_back(test::pseudo_random_bytes(sizes[i], seed + i));
+  for (size_t i = 0; i < sizes.size(); ++i)
+    files.push_back(test::pseudo_random_bytes(sizes[i], seed + i));
   return files;
 }
 
@@ -231,7 +235,8 @@ void check_success(const Simulation& sim) {
   REQUIRE(sim.relay_out.finished_calls == 1);
   REQUIRE(sim.relay_out.outcome);
   const RelayOutcome& relay = *sim.relay_out.outcome;
-  CHECK_MESSAGE(relay.success, relay.failure);
+  REQUIRE_MESSAGE(relay.success, relay.failure);
+  REQUIRE(relay.verified_owners.size() == n);
   CHECK(relay.rounds == ExchangeModel(counts, costs).rounds_total());
   CHECK(relay.final_clocks_us == final_clocks);
   CHECK(sim.relay.finished());
@@ -242,7 +247,7 @@ void check_success(const Simulation& sim) {
     REQUIRE(peer.out.finished_calls == 1);
     REQUIRE(peer.out.outcome);
     const PeerOutcome& outcome = *peer.out.outcome;
-    CHECK_MESSAGE(outcome.success, outcome.failure);
+    REQUIRE_MESSAGE(outcome.success, outcome.failure);
     CHECK(outcome.self == i);
     CHECK(outcome.final_clocks_us == final_clocks);
     std::vector<PeerIndex> others;
@@ -358,6 +363,62 @@ TEST_CASE("unequal files arrive byte for byte and are committed once") {
   CHECK(sim.peers[0]->store.received.at(3).empty());
 }
 
+namespace {
+
+std::vector<std::string> round_lines(const std::vector<std::string>& log, uint64_t round) {
+  std::vector<std::string> lines;
+  const std::string tag = "(round " + std::to_string(round) + ")";
+  for (const std::string& line : log) {
+    if (line.size() >= tag.size() && line.compare(line.size() - tag.size(), tag.size(), tag) == 0) {
+      lines.push_back(line);
+    }
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("a peer serving two requesters logs both forwards, then both chunks") {
+  // Round 0 of {5, 3, 1, 0} chunks: C (D's file is empty) and D both ask A.
+  Simulation sim(seeded_files({5000, 2500, 1000, 0}), SimOptions{});
+  sim.run();
+  check_success(sim);
+  CHECK(round_lines(sim.peer_log(0), 0) ==
+        std::vector<std::string>{
+            "0.6 [A] REQUEST_CHUNK chunk 0 of B (round 0)",
+            "1.5 [A] forwarded REQUEST_CHUNK from C: chunk 0 (round 0)",
+            "8.1 [A] forwarded REQUEST_CHUNK from D: chunk 0 (round 0)",
+            "7.5 [A] CHUNK_DATA chunk 0 to C (round 0)",
+            "14.1 [A] CHUNK_DATA chunk 0 to D (round 0)",
+            "20.1 [A] recv chunk 0 of B (round 0)",
+        });
+  CHECK(round_lines(sim.relay_out.log_lines, 0) ==
+        std::vector<std::string>{
+            "0.6 [Server] REQUEST_CHUNK A asks B for chunk 0 (round 0)",
+            "0.7 [Server] REQUEST_CHUNK B asks C for chunk 0 (round 0)",
+            "0.8 [Server] REQUEST_CHUNK C asks A for chunk 0 (round 0)",
+            "0.9 [Server] REQUEST_CHUNK D asks A for chunk 0 (round 0)",
+            "0.9 [Server] sync clocks to 0.9 (round 0)",
+            "1.6 [Server] forward REQUEST_CHUNK A -> B: chunk 0 (round 0)",
+            "1.7 [Server] forward REQUEST_CHUNK B -> C: chunk 0 (round 0)",
+            "1.5 [Server] forward REQUEST_CHUNK C -> A: chunk 0 (round 0)",
+            "8.1 [Server] forward REQUEST_CHUNK D -> A: chunk 0 (round 0)",
+            "8.6 [Server] CHUNK_DATA B -> A: chunk 0 of B (round 0)",
+            "9.7 [Server] CHUNK_DATA C -> B: chunk 0 of C (round 0)",
+            "7.5 [Server] CHUNK_DATA A -> C: chunk 0 of A (round 0)",
+            "14.1 [Server] CHUNK_DATA A -> D: chunk 0 of A (round 0)",
+            "14.1 [Server] sync clocks to 14.1 (round 0)",
+            "20.1 [Server] SEND_CHUNK B -> A: chunk 0 of B (round 0)",
+            "21.1 [Server] SEND_CHUNK C -> B: chunk 0 of C (round 0)",
+            "22.1 [Server] SEND_CHUNK A -> C: chunk 0 of A (round 0)",
+            "23.1 [Server] SEND_CHUNK A -> D: chunk 0 of A (round 0)",
+        });
+  // The empty file of D is complete before the first round.
+  const std::vector<std::string> log_a = sim.peer_log(0);
+  CHECK(std::count(log_a.begin(), log_a.end(),
+                   "0.0 [A] file of D complete: 0 chunks, sha256 verified") == 1);
+}
+
 TEST_CASE("equal files: one chunk per peer per round, 19.8 ms a round") {
   Simulation sim(seeded_files({3000, 3000, 3000, 3000}), SimOptions{});
   sim.run();
@@ -461,7 +522,7 @@ TEST_CASE("a peer refuses a SEND_CHUNK whose clock differs from its model") {
   options.tamper_to_peer = [](size_t peer, Frame& frame) {
     if (peer != 2 || frame.type != FrameType::kSendChunk) return;
     auto header = decode_chunk_header(frame);
-    if (header->round != 1) return;
+    if (!header || header->round != 1) return;
     header->clock_us += 100;
     rewrite_chunk_frame(frame, FrameType::kSendChunk, *header);
   };
@@ -481,6 +542,7 @@ TEST_CASE("a peer refuses FINAL clocks that differ from its model") {
   options.tamper_to_peer = [](size_t peer, Frame& frame) {
     if (peer != 1 || frame.type != FrameType::kFinal) return;
     auto final_message = decode_final(frame);
+    REQUIRE(final_message);
     final_message->clocks_us[0] += 1;
     frame = encode(*final_message);
   };

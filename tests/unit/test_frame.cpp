@@ -19,9 +19,9 @@ using test::contains;
 using test::describe;
 
 constexpr FrameType kAllTypes[] = {
-    FrameType::kFlag,      FrameType::kAnnounce,  FrameType::kRoster, FrameType::kRequestChunk,
-    FrameType::kIdle,      FrameType::kChunkData, FrameType::kSendChunk, FrameType::kDone,
-    FrameType::kFinal,     FrameType::kError,
+    FrameType::kFlag,  FrameType::kAnnounce,  FrameType::kRoster,    FrameType::kRequestChunk,
+    FrameType::kIdle,  FrameType::kChunkData, FrameType::kSendChunk, FrameType::kDone,
+    FrameType::kFinal, FrameType::kError,
 };
 
 Bytes header_bytes(uint8_t m0, uint8_t m1, uint8_t version, uint8_t type, uint32_t length) {
@@ -132,7 +132,8 @@ TEST_CASE("a stream fed one byte at a time completes each frame on its last byte
   const Bytes stream = concat(want);
   std::vector<size_t> frame_ends;  // stream offset just past each frame
   size_t offset = 0;
-  for (const Frame& frame : want) frame_ends.push_back(offset += kFrameHeaderBytes + frame.payload.size());
+  for (const Frame& frame : want)
+    frame_ends.push_back(offset += kFrameHeaderBytes + frame.payload.size());
 
   FrameDecoder decoder;
   std::vector<Frame> frames;
@@ -165,6 +166,8 @@ TEST_CASE("chunk data ending in the old text delimiters is carried byte for byte
   }
 }
 
+namespace {
+
 // Reads `stream` as the transport does: `read_size` bytes at a time, straight
 // into payload_space() whenever a payload is being filled, else through feed().
 std::vector<Frame> decode_with_direct_reads(const Bytes& stream, size_t read_size) {
@@ -186,6 +189,8 @@ std::vector<Frame> decode_with_direct_reads(const Bytes& stream, size_t read_siz
   CHECK_FALSE(decoder.mid_frame());
   return frames;
 }
+
+}  // namespace
 
 TEST_CASE("reading payloads straight into payload_space yields the same frames") {
   const std::vector<Frame> want = sample_frames();
@@ -222,6 +227,8 @@ TEST_CASE("payload_space is the missing part of the payload being filled") {
   CHECK(broken.payload_space().empty());
 }
 
+namespace {
+
 // Feeds `stream` (a valid frame header + payload prefix) and expects the
 // decoder to refuse it with an error that mentions every part of `why`.
 void check_rejected(FrameDecoder& decoder, const Bytes& stream,
@@ -235,6 +242,8 @@ void check_rejected(FrameDecoder& decoder, const Bytes& stream,
     CHECK_MESSAGE(contains(decoder.error(), part), decoder.error());
   }
 }
+
+}  // namespace
 
 TEST_CASE("bad magic is rejected") {
   FrameDecoder decoder;
@@ -264,7 +273,8 @@ TEST_CASE("a control frame longer than 4096 bytes is rejected before its payload
   CHECK(at_limit.mid_frame());
 
   FrameDecoder decoder;
-  check_rejected(decoder, header_bytes('C', 'X', 1, 10, 4097), {"oversized", "ERROR", "4097", "4096"});
+  check_rejected(decoder, header_bytes('C', 'X', 1, 10, 4097),
+                 {"oversized", "ERROR", "4097", "4096"});
   FrameDecoder huge;
   check_rejected(huge, header_bytes('C', 'X', 1, 3, 0xFFFFFFFF), {"oversized", "ROSTER"});
 }
@@ -316,8 +326,8 @@ TEST_CASE("frames before a malformed header are kept, nothing after it") {
 
 TEST_CASE("a truncated stream stays mid-frame and yields no frame") {
   Bytes stream = encode_frame(encode(RequestMessage{1, 2, 3, 4}));
-  for (size_t cut : {size_t{1}, size_t{3}, kFrameHeaderBytes - 1, kFrameHeaderBytes,
-                     stream.size() - 1}) {
+  for (size_t cut :
+       {size_t{1}, size_t{3}, kFrameHeaderBytes - 1, kFrameHeaderBytes, stream.size() - 1}) {
     CAPTURE(cut);
     FrameDecoder decoder;
     std::vector<Frame> frames;

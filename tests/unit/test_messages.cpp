@@ -15,7 +15,9 @@ namespace {
 
 using test::bytes_of;
 
-Sha256Digest digest_of(std::string_view text) { return sha256_of(bytes_of(text)); }
+Sha256Digest digest_of(std::string_view text) {
+  return sha256_of(bytes_of(text));
+}
 
 Bytes data_of(const Frame& frame) {
   ByteView data = chunk_data(frame);
@@ -115,8 +117,8 @@ TEST_CASE("ERROR carries its text, cut at kMaxErrorTextBytes") {
 }
 
 TEST_CASE("REQUEST_CHUNK payload is big-endian u64 round, u8 peer, u32 chunk, i64 clock") {
-  Frame frame = encode(RequestMessage{0x0102030405060708ULL, 0x09, 0x0A0B0C0D,
-                                      0x0E0F101112131415LL});
+  Frame frame =
+      encode(RequestMessage{0x0102030405060708ULL, 0x09, 0x0A0B0C0D, 0x0E0F101112131415LL});
   const Bytes expected{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B,
                        0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
   CHECK(frame.type == FrameType::kRequestChunk);
@@ -128,9 +130,9 @@ TEST_CASE("REQUEST_CHUNK payload is big-endian u64 round, u8 peer, u32 chunk, i6
 TEST_CASE("a chunk header has the REQUEST_CHUNK layout") {
   ChunkHeader header{0x0102030405060708ULL, 0x09, 0x0A0B0C0D, 0x0E0F101112131415LL};
   Frame chunk = make_chunk_frame(FrameType::kChunkData, header, 3);
-  Bytes request = encode(RequestMessage{header.round, header.peer, header.chunk_index,
-                                        header.clock_us})
-                      .payload;
+  Bytes request =
+      encode(RequestMessage{header.round, header.peer, header.chunk_index, header.clock_us})
+          .payload;
   REQUIRE(chunk.payload.size() == kChunkHeaderBytes + 3);
   CHECK(Bytes(chunk.payload.begin(), chunk.payload.begin() + kChunkHeaderBytes) == request);
 }

@@ -24,6 +24,7 @@ struct PeerHarness {
       : files{test::pseudo_random_bytes(3000, 0), test::pseudo_random_bytes(3000, 1),
               test::pseudo_random_bytes(3000, 2), test::pseudo_random_bytes(3000, 3)},
         store(files[0]),
+        out(store),
         core(window, store, out) {}
 
   void flag() { core.on_frame(encode(FlagMessage{0, 4, kChunkBytes})); }
@@ -47,8 +48,8 @@ struct PeerHarness {
   }
 
   Frame send_chunk(uint64_t round, PeerIndex owner, uint32_t chunk, ClockUs clock) const {
-    Frame frame =
-        make_chunk_frame(FrameType::kSendChunk, ChunkHeader{round, owner, chunk, clock}, kChunkBytes);
+    Frame frame = make_chunk_frame(FrameType::kSendChunk, ChunkHeader{round, owner, chunk, clock},
+                                   kChunkBytes);
     auto begin = files[owner].begin() + static_cast<ptrdiff_t>(chunk * kChunkBytes);
     std::copy(begin, begin + kChunkBytes, chunk_data_area(frame));
     return frame;
@@ -85,8 +86,9 @@ TEST_CASE("FLAG makes the peer open its file and announce it") {
   REQUIRE(sent.size() == 1);
   CHECK(decode_announce(sent[0]) == FileAnnouncement{3000, sha256_of(h.files[0])});
   REQUIRE(h.out.log_lines.size() == 1);
-  CHECK(h.out.log_lines[0] == "0.0 [A] FLAG: joined as A of 4; own file 3000 bytes, 3 chunks, sha256 " +
-                                  to_hex(sha256_of(h.files[0])));
+  CHECK(h.out.log_lines[0] ==
+        "0.0 [A] FLAG: joined as A of 4; own file 3000 bytes, 3 chunks, sha256 " +
+            to_hex(sha256_of(h.files[0])));
 }
 
 TEST_CASE("after ROSTER the peer keeps `window` rounds of requests in flight") {
@@ -161,10 +163,18 @@ TEST_CASE("a forwarded request that does not match the schedule is refused") {
   h.join();
   h.take_sent();
   RequestMessage forward{0, 3, 0, 1500};
-  SUBCASE("wrong clock") { forward.clock_us = 1501; }
-  SUBCASE("wrong requester") { forward.peer = 2; }
-  SUBCASE("wrong chunk") { forward.chunk_index = 1; }
-  SUBCASE("round not open") { forward.round = 5; }
+  SUBCASE("wrong clock") {
+    forward.clock_us = 1501;
+  }
+  SUBCASE("wrong requester") {
+    forward.peer = 2;
+  }
+  SUBCASE("wrong chunk") {
+    forward.chunk_index = 1;
+  }
+  SUBCASE("round not open") {
+    forward.round = 5;
+  }
   h.core.on_frame(encode(forward));
   h.check_failed("protocol error from the server", true);
   for (const Frame& frame : h.out.to_server) CHECK(frame.type != FrameType::kChunkData);
@@ -175,11 +185,21 @@ TEST_CASE("a SEND_CHUNK that does not match the request is refused") {
   h.join();
   h.take_sent();
   Frame chunk = h.send_chunk(0, 1, 0, 16800);
-  SUBCASE("one byte short") { chunk.payload.pop_back(); }
-  SUBCASE("wrong owner") { rewrite_chunk_frame(chunk, FrameType::kSendChunk, {0, 2, 0, 16800}); }
-  SUBCASE("wrong chunk") { rewrite_chunk_frame(chunk, FrameType::kSendChunk, {0, 1, 1, 16800}); }
-  SUBCASE("wrong clock") { rewrite_chunk_frame(chunk, FrameType::kSendChunk, {0, 1, 0, 16900}); }
-  SUBCASE("twice") { h.core.on_frame(h.send_chunk(0, 1, 0, 16800)); }
+  SUBCASE("one byte short") {
+    chunk.payload.pop_back();
+  }
+  SUBCASE("wrong owner") {
+    rewrite_chunk_frame(chunk, FrameType::kSendChunk, {0, 2, 0, 16800});
+  }
+  SUBCASE("wrong chunk") {
+    rewrite_chunk_frame(chunk, FrameType::kSendChunk, {0, 1, 1, 16800});
+  }
+  SUBCASE("wrong clock") {
+    rewrite_chunk_frame(chunk, FrameType::kSendChunk, {0, 1, 0, 16900});
+  }
+  SUBCASE("twice") {
+    h.core.on_frame(h.send_chunk(0, 1, 0, 16800));
+  }
   h.core.on_frame(std::move(chunk));
   h.check_failed("SEND_CHUNK", true);
 }
@@ -194,7 +214,9 @@ TEST_CASE("an own file that cannot be opened is a clear error, told to the serve
 
 TEST_CASE("frames out of order or not for a peer are protocol errors") {
   PeerHarness h(8);
-  SUBCASE("ROSTER before FLAG") { h.core.on_frame(encode(h.roster())); }
+  SUBCASE("ROSTER before FLAG") {
+    h.core.on_frame(encode(h.roster()));
+  }
   SUBCASE("FLAG twice") {
     h.flag();
     h.flag();

@@ -22,27 +22,32 @@ using test::describe;
 constexpr uint32_t kChunkBytes = 4;
 
 // Connection IDs deliberately unlike peer indices.
-ConnId conn_of(size_t peer) { return 100 + peer; }
+ConnId conn_of(size_t peer) {
+  return 100 + peer;
+}
 
 // The relay plus four (or N) scripted peers that follow the schedule exactly.
 class Harness {
  public:
   explicit Harness(std::vector<uint64_t> sizes = {8, 8, 8, 8}, uint32_t in_flight = 8)
-      : sizes_(sizes),
+      : file_sizes(sizes),
         relay(RelaySettings{static_cast<int>(sizes.size()), kChunkBytes,
                             test::default_costs(sizes.size()), in_flight},
               out),
         model(test::chunk_counts_of(sizes, kChunkBytes), test::default_costs(sizes.size())) {
-    for (size_t i = 0; i < sizes.size(); ++i) files.push_back(test::pseudo_random_bytes(sizes[i], i));
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      files.push_back(test::pseudo_random_bytes(sizes[i], i));
+    }
   }
 
-  size_t peer_count() const { return sizes_.size(); }
+  size_t peer_count() const { return file_sizes.size(); }
 
   void connect_all() {
     for (size_t i = 0; i < peer_count(); ++i) relay.on_connect(conn_of(i));
   }
   void announce(size_t peer) {
-    relay.on_frame(conn_of(peer), encode_announce(FileAnnouncement{sizes_[peer], sha256_of(files[peer])}));
+    relay.on_frame(conn_of(peer),
+                   encode_announce(FileAnnouncement{file_sizes[peer], sha256_of(files[peer])}));
   }
   void join_all() {
     connect_all();
@@ -52,8 +57,8 @@ class Harness {
   Frame request_frame(const RoundPlan& plan, size_t q) const {
     const PlannedRequest& request = plan.requests[q];
     if (request.idle) return encode(IdleMessage{plan.round});
-    return encode(RequestMessage{plan.round, request.target, request.chunk_index,
-                                 plan.request_clock_us[q]});
+    return encode(
+        RequestMessage{plan.round, request.target, request.chunk_index, plan.request_clock_us[q]});
   }
   void send_request(const RoundPlan& plan, size_t q) {
     relay.on_frame(conn_of(q), request_frame(plan, q));
@@ -65,7 +70,7 @@ class Harness {
   // The CHUNK_DATA the target of requester q's request sends back.
   Frame answer_frame(const RoundPlan& plan, size_t q) const {
     const PlannedRequest& request = plan.requests[q];
-    FileLayout layout{sizes_[request.target], kChunkBytes};
+    FileLayout layout{file_sizes[request.target], kChunkBytes};
     uint32_t length = layout.chunk_length(request.chunk_index);
     Frame frame = make_chunk_frame(FrameType::kChunkData,
                                    ChunkHeader{plan.round, static_cast<PeerIndex>(q),
@@ -121,7 +126,7 @@ class Harness {
     CHECK(relay.finished());
   }
 
-  std::vector<uint64_t> sizes_;
+  std::vector<uint64_t> file_sizes;
   std::vector<Bytes> files;
   test::RecordingRelayOutbox out;
   RelayCore relay;
@@ -199,7 +204,8 @@ TEST_CASE("ROSTER goes to everyone only once all four have announced") {
   Harness h({8, 6, 0, 5});
   h.connect_all();
   for (size_t i : {3, 0, 2}) h.announce(i);
-  for (size_t i = 0; i < 4; ++i) CHECK(h.out.frames_of_type(conn_of(i), FrameType::kRoster).empty());
+  for (size_t i = 0; i < 4; ++i)
+    CHECK(h.out.frames_of_type(conn_of(i), FrameType::kRoster).empty());
   CHECK_FALSE(h.out.log_index("start exchange"));
   h.announce(1);
   CHECK(h.out.started_calls == 1);
@@ -211,7 +217,7 @@ TEST_CASE("ROSTER goes to everyone only once all four have announced") {
     REQUIRE(roster);
     REQUIRE(roster->files.size() == 4);
     for (size_t o = 0; o < 4; ++o) {
-      CHECK(roster->files[o].size_bytes == h.sizes_[o]);
+      CHECK(roster->files[o].size_bytes == h.file_sizes[o]);
       CHECK(roster->files[o].sha256 == sha256_of(h.files[o]));
     }
     CHECK(roster->costs == test::default_costs());
@@ -219,7 +225,8 @@ TEST_CASE("ROSTER goes to everyone only once all four have announced") {
   auto start = h.out.log_index("start exchange");
   REQUIRE(start);
   // 8, 6, 0, 5 bytes in 4-byte chunks: A lacks 2+0+2, B 2+0+2, C 2+2+2, D 2+2+0.
-  CHECK(h.out.log_lines[*start] == "0.0 [Server] start exchange: 4 clients, 4-byte chunks, 6 rounds");
+  CHECK(h.out.log_lines[*start] ==
+        "0.0 [Server] start exchange: 4 clients, 4-byte chunks, 6 rounds");
   CHECK(contains(h.out.log_lines[0], "0.0 [Server] join A: 8 bytes, 2 chunks, sha256 " +
                                          to_hex(sha256_of(h.files[0]))));
   CHECK(contains(h.out.log_lines[2], "join C: 0 bytes, 0 chunks"));
@@ -240,7 +247,8 @@ TEST_CASE("no request is forwarded until every request of the round is in") {
   for (size_t q = 0; q < 4; ++q) {
     CAPTURE(q);
     CHECK(forwards[q].conn == targets[q]);
-    CHECK(decode_request(forwards[q].frame) == RequestMessage{0, static_cast<PeerIndex>(q), 0, clocks[q]});
+    CHECK(decode_request(forwards[q].frame) ==
+          RequestMessage{0, static_cast<PeerIndex>(q), 0, clocks[q]});
   }
 }
 
@@ -263,7 +271,8 @@ TEST_CASE("no chunk is delivered until every answer of the round is in") {
           ChunkHeader{0, request.target, request.chunk_index, clocks[q]});
     Frame answer = h.answer_frame(plan, q);
     ByteView got = chunk_data(deliveries[q].frame);
-    CHECK(Bytes(got.begin(), got.end()) == Bytes(chunk_data(answer).begin(), chunk_data(answer).end()));
+    CHECK(Bytes(got.begin(), got.end()) ==
+          Bytes(chunk_data(answer).begin(), chunk_data(answer).end()));
   }
 }
 
@@ -307,12 +316,13 @@ TEST_CASE("an honest exchange succeeds with the model's final clocks") {
   CHECK(outcome.success);
   CHECK(outcome.failure.empty());
   CHECK(outcome.rounds == 6);
-  const std::vector<ClockUs> final_clocks =
-      test::model_final_clocks(test::chunk_counts_of(h.sizes_, kChunkBytes), test::default_costs());
+  const std::vector<ClockUs> final_clocks = test::model_final_clocks(
+      test::chunk_counts_of(h.file_sizes, kChunkBytes), test::default_costs());
   CHECK(outcome.final_clocks_us == final_clocks);
   CHECK(outcome.rejected_connections == 0);
   REQUIRE(outcome.files.size() == 4);
   CHECK(outcome.files[2].size_bytes == 0);
+  REQUIRE(outcome.verified_owners.size() == 4);
   CHECK(outcome.verified_owners[1] == std::vector<PeerIndex>{0, 2, 3});
   for (size_t i = 0; i < 4; ++i) {
     CAPTURE(i);
@@ -346,7 +356,7 @@ TEST_CASE("pipelined rounds are forwarded no further than rounds_in_flight_max a
   h.send_answers(r0);
   std::vector<test::SentFrame> forwards = h.out.sent_of_type(FrameType::kRequestChunk);
   REQUIRE(forwards.size() == 8);
-  CHECK(decode_request(forwards[4].frame)->round == 1);
+  CHECK(decode_request(forwards[4].frame).value().round == 1);
 
   Harness wide({8, 8, 8, 8}, 8);
   wide.join_all();
@@ -357,8 +367,8 @@ TEST_CASE("pipelined rounds are forwarded no further than rounds_in_flight_max a
   wide.send_requests(w0);
   forwards = wide.out.sent_of_type(FrameType::kRequestChunk);
   REQUIRE(forwards.size() == 8);
-  CHECK(decode_request(forwards[3].frame)->round == 0);
-  CHECK(decode_request(forwards[4].frame)->round == 1);
+  CHECK(decode_request(forwards[3].frame).value().round == 0);
+  CHECK(decode_request(forwards[4].frame).value().round == 1);
 }
 
 TEST_CASE("a REQUEST_CHUNK that differs from the schedule stops the exchange") {
@@ -370,18 +380,44 @@ TEST_CASE("a REQUEST_CHUNK that differs from the schedule stops the exchange") {
   REQUIRE(good == RequestMessage{0, 2, 0, 700});
   RequestMessage bad = good;
 
-  SUBCASE("wrong target") { bad.peer = 3; }
-  SUBCASE("own file as target") { bad.peer = 1; }
-  SUBCASE("wrong chunk") { bad.chunk_index = 1; }
-  SUBCASE("wrong clock") { bad.clock_us = 701; }
-  SUBCASE("round too far ahead") { bad.round = kMaxWindowRounds; }
-  SUBCASE("round past the end of the exchange") { bad.round = 7; }
-  SUBCASE("duplicate") { h.relay.on_frame(conn_of(1), encode(good)); }
+  SUBCASE("wrong target") {
+    bad.peer = 3;
+  }
+  SUBCASE("own file as target") {
+    bad.peer = 1;
+  }
+  SUBCASE("wrong chunk") {
+    bad.chunk_index = 1;
+  }
+  SUBCASE("wrong clock") {
+    bad.clock_us = 701;
+  }
+  SUBCASE("round past the end of the exchange") {
+    bad.round = 7;
+  }
+  SUBCASE("duplicate") {
+    h.relay.on_frame(conn_of(1), encode(good));
+  }
 
   h.relay.on_frame(conn_of(1), encode(bad));
   h.check_failed_naming("client B");
   CHECK(h.out.sent_of_type(FrameType::kRequestChunk).empty());
   CHECK(h.out.log_index("error: protocol error from client B"));
+}
+
+TEST_CASE("a request up to 1023 rounds ahead is queued, 1024 ahead is refused") {
+  Harness h({1400, 1400, 1400, 1400});  // 350 chunks each: 1050 rounds
+  h.join_all();
+  ExchangeModel model = h.model;
+  RoundPlan far;
+  while (model.next_round() < kMaxWindowRounds) far = model.plan_next_round();
+  REQUIRE(far.round == kMaxWindowRounds - 1);
+  h.send_request(far, 1);
+  CHECK(h.out.finished_calls == 0);
+  RoundPlan too_far = model.plan_next_round();
+  h.send_request(too_far, 2);
+  h.check_failed_naming("client C");
+  CHECK(contains(h.out.outcome->failure, "round 1024"));
 }
 
 TEST_CASE("IDLE when a request was due is a protocol error") {
@@ -390,6 +426,8 @@ TEST_CASE("IDLE when a request was due is a protocol error") {
   h.relay.on_frame(conn_of(2), encode(IdleMessage{0}));
   h.check_failed_naming("client C");
 }
+
+namespace {
 
 // Before the exchange starts nothing depends on a peer yet: one that breaks
 // the protocol is told why and closed, and its slot (and ID) goes to the next comer.
@@ -408,7 +446,7 @@ void check_slot_released(Harness& h, size_t peer, const std::string& why) {
 }
 
 // A newcomer on connection `conn` takes the freed slot `peer`, announces, and
-// the exchange then runs to success.
+// the exchange starts.
 void check_newcomer_completes(Harness& h, size_t peer, ConnId conn) {
   h.relay.on_connect(conn);
   std::vector<Frame> frames = h.out.frames_to(conn);
@@ -416,9 +454,12 @@ void check_newcomer_completes(Harness& h, size_t peer, ConnId conn) {
   auto flag = decode_flag(frames[0]);
   REQUIRE(flag);
   CHECK(flag->peer == peer);
-  h.relay.on_frame(conn, encode_announce(FileAnnouncement{h.sizes_[peer], sha256_of(h.files[peer])}));
+  h.relay.on_frame(conn,
+                   encode_announce(FileAnnouncement{h.file_sizes[peer], sha256_of(h.files[peer])}));
   REQUIRE(h.out.frames_of_type(conn, FrameType::kRoster).size() == 1);
 }
+
+}  // namespace
 
 TEST_CASE("requests before the exchange started free the sender's slot") {
   Harness h;
@@ -450,7 +491,8 @@ TEST_CASE("a peer that disconnects while others join frees its slot for the next
   // The exchange runs with the newcomer as D: its requests come from conn 901.
   while (!h.model.finished()) {
     RoundPlan plan = h.model.plan_next_round();
-    for (size_t q = 0; q < 4; ++q) h.relay.on_frame(q == 3 ? 901 : conn_of(q), h.request_frame(plan, q));
+    for (size_t q = 0; q < 4; ++q)
+      h.relay.on_frame(q == 3 ? 901 : conn_of(q), h.request_frame(plan, q));
     for (size_t q = 0; q < 4; ++q) {
       if (plan.requests[q].idle) continue;
       PeerIndex t = plan.requests[q].target;
@@ -475,8 +517,12 @@ TEST_CASE("a CHUNK_DATA that was not asked for stops the exchange") {
   ConnId sender = conn_of(1);
   std::string culprit = "client B";
 
-  SUBCASE("data one byte short") { answer.payload.pop_back(); }
-  SUBCASE("data one byte long") { answer.payload.push_back(0); }
+  SUBCASE("data one byte short") {
+    answer.payload.pop_back();
+  }
+  SUBCASE("data one byte long") {
+    answer.payload.push_back(0);
+  }
   SUBCASE("from a peer that was not asked") {
     sender = conn_of(2);
     culprit = "client C";
@@ -486,19 +532,26 @@ TEST_CASE("a CHUNK_DATA that was not asked for stops the exchange") {
                         ChunkHeader{0, 2, 0, plan.answer_clock_us[0]});
   }
   SUBCASE("wrong chunk") {
-    rewrite_chunk_frame(answer, FrameType::kChunkData, ChunkHeader{0, 0, 1, plan.answer_clock_us[0]});
+    rewrite_chunk_frame(answer, FrameType::kChunkData,
+                        ChunkHeader{0, 0, 1, plan.answer_clock_us[0]});
   }
   SUBCASE("wrong clock") {
     rewrite_chunk_frame(answer, FrameType::kChunkData, ChunkHeader{0, 0, 0, 8601});
   }
   SUBCASE("a round not yet forwarded") {
-    rewrite_chunk_frame(answer, FrameType::kChunkData, ChunkHeader{1, 0, 0, plan.answer_clock_us[0]});
+    rewrite_chunk_frame(answer, FrameType::kChunkData,
+                        ChunkHeader{1, 0, 0, plan.answer_clock_us[0]});
   }
   SUBCASE("a requester that does not exist") {
-    rewrite_chunk_frame(answer, FrameType::kChunkData, ChunkHeader{0, 9, 0, plan.answer_clock_us[0]});
+    rewrite_chunk_frame(answer, FrameType::kChunkData,
+                        ChunkHeader{0, 9, 0, plan.answer_clock_us[0]});
   }
-  SUBCASE("sent as SEND_CHUNK") { answer.type = FrameType::kSendChunk; }
-  SUBCASE("twice") { h.relay.on_frame(sender, h.answer_frame(plan, 0)); }
+  SUBCASE("sent as SEND_CHUNK") {
+    answer.type = FrameType::kSendChunk;
+  }
+  SUBCASE("twice") {
+    h.relay.on_frame(sender, h.answer_frame(plan, 0));
+  }
 
   h.relay.on_frame(sender, std::move(answer));
   h.check_failed_naming(culprit);
@@ -541,8 +594,8 @@ TEST_CASE("a peer that disconnects mid-exchange is named to everyone") {
 }
 
 TEST_CASE("frames only the server may send are refused from a client") {
-  for (FrameType type : {FrameType::kFlag, FrameType::kRoster, FrameType::kSendChunk,
-                         FrameType::kFinal}) {
+  for (FrameType type :
+       {FrameType::kFlag, FrameType::kRoster, FrameType::kSendChunk, FrameType::kFinal}) {
     CAPTURE(frame_type_name(type));
     Harness h;
     h.join_all();
@@ -559,7 +612,9 @@ TEST_CASE("ANNOUNCE twice or malformed while joining frees the slot") {
     h.announce(1);
     h.announce(1);
   }
-  SUBCASE("malformed") { h.relay.on_frame(conn_of(1), Frame{FrameType::kAnnounce, Bytes(39, 0)}); }
+  SUBCASE("malformed") {
+    h.relay.on_frame(conn_of(1), Frame{FrameType::kAnnounce, Bytes(39, 0)});
+  }
   check_slot_released(h, 1, "ANNOUNCE");
   for (size_t i : {0, 2, 3}) h.announce(i);
   check_newcomer_completes(h, 1, 902);
@@ -594,10 +649,26 @@ TEST_CASE("a REQUEST_CHUNK for a round already delivered is a protocol error") {
   h.check_failed_naming("client B");
 }
 
-// BUG: RelayCore::handle_done (common/relay_core.cpp) accepts a DONE at any
-// time after joining as long as it lists N-1 owners: it never checks that the
-// exchange has delivered the peer's chunks, nor which owners are listed.
-TEST_CASE("DONE while chunks are still owed to the peer is a protocol error" * doctest::skip()) {
+TEST_CASE("DONE right after the peer's own final IDLE is accepted") {
+  Harness h;
+  h.join_all();
+  RoundPlan last = h.play_round();
+  while (!last.all_idle()) {
+    last = h.model.plan_next_round();
+    if (last.all_idle()) break;
+    h.send_requests(last);
+    h.send_answers(last);
+  }
+  h.send_request(last, 0);
+  h.send_done(0);  // B, C and D have not sent their final IDLE yet
+  CHECK(h.out.finished_calls == 0);
+  for (size_t q = 1; q < 4; ++q) h.send_request(last, q);
+  for (size_t q = 1; q < 4; ++q) h.send_done(q);
+  REQUIRE(h.out.outcome);
+  CHECK_MESSAGE(h.out.outcome->success, h.out.outcome->failure);
+}
+
+TEST_CASE("DONE while chunks are still owed to the peer is a protocol error") {
   Harness h;
   h.join_all();
   h.play_round();
@@ -606,8 +677,10 @@ TEST_CASE("DONE while chunks are still owed to the peer is a protocol error" * d
   h.check_failed_naming("client A");
 }
 
-// BUG: see above; DONE {A, A, A} from A is recorded as A's verified files and
-// the exchange ends "successfully" with outcome.verified_owners[0] == {0, 0, 0}.
+// BUG: RelayCore::handle_done (common/relay_core.cpp) checks only how many
+// owners a DONE lists, not which: DONE {A, A, A} from A is recorded as A's
+// verified files and the exchange ends "successfully" with
+// outcome.verified_owners[0] == {0, 0, 0}.
 TEST_CASE("DONE that lists the peer itself or an owner twice is a protocol error" *
           doctest::skip()) {
   Harness h;

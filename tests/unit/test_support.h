@@ -28,7 +28,9 @@
 
 namespace chunkex::test {
 
-inline Bytes bytes_of(std::string_view text) { return Bytes(text.begin(), text.end()); }
+inline Bytes bytes_of(std::string_view text) {
+  return Bytes(text.begin(), text.end());
+}
 
 inline bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
@@ -164,7 +166,8 @@ class MemoryChunkStore : public ChunkStore {
     if (open_error) throw std::runtime_error(*open_error);
     return FileAnnouncement{own_.size(), sha256_of(own_)};
   }
-  void read_own_chunk(uint64_t offset, std::span<uint8_t> dest) override {
+  // What a transport's PeerOutbox::send_own_chunk reads.
+  void read_own_chunk(uint64_t offset, std::span<uint8_t> dest) const {
     CHECK(offset + dest.size() <= own_.size());
     if (offset + dest.size() > own_.size()) throw std::runtime_error("read past the end");
     std::copy_n(own_.begin() + static_cast<ptrdiff_t>(offset), dest.size(), dest.begin());
@@ -202,7 +205,15 @@ class MemoryChunkStore : public ChunkStore {
 // One peer's side of its connection: what it sends waits in `to_server`.
 class QueuePeerOutbox : public PeerOutbox {
  public:
+  // `own_file` serves send_own_chunk and must outlive the outbox.
+  explicit QueuePeerOutbox(const MemoryChunkStore& own_file) : own_file_(own_file) {}
+
   void send(Frame frame) override { to_server.push_back(std::move(frame)); }
+  void send_own_chunk(const ChunkHeader& header, uint64_t offset, uint32_t length) override {
+    Frame frame = make_chunk_frame(FrameType::kChunkData, header, length);
+    own_file_.read_own_chunk(offset, std::span<uint8_t>(chunk_data_area(frame), length));
+    to_server.push_back(std::move(frame));
+  }
   void log(std::string line) override { log_lines.push_back(std::move(line)); }
   void notice(std::string text) override { notices.push_back(std::move(text)); }
   void finished(const PeerOutcome& result) override {
@@ -215,6 +226,9 @@ class QueuePeerOutbox : public PeerOutbox {
   std::vector<std::string> notices;
   int finished_calls = 0;
   std::optional<PeerOutcome> outcome;
+
+ private:
+  const MemoryChunkStore& own_file_;
 };
 
 }  // namespace chunkex::test
