@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
                "chunkex-client"};
   chunkex::ConfigFlags flags;
   std::optional<std::string> data_dir, out_dir, own_file;
-  chunkex::add_config_flags(app, flags);
+  chunkex::add_config_flags(app, flags, "server address", "server TCP port");
   app.add_option("--data-dir", data_dir, "directory holding the own file <ID>.file");
   app.add_option("--file", own_file, "own file to share (overrides <data-dir>/<ID>.file)");
   app.add_option("--out-dir", out_dir,

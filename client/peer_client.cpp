@@ -65,8 +65,8 @@ void PeerClient::schedule_progress() {
 }
 
 void PeerClient::show_progress() {
-  if (!core_.self()) return;
   PeerProgress progress = core_.progress();
+  if (!core_.self() || progress.chunks_needed == 0) return;
   auto now = std::chrono::steady_clock::now();
   double seconds = std::chrono::duration<double>(now - last_progress_at_).count();
   double rate = seconds > 0

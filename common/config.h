@@ -20,6 +20,8 @@ struct Config {
   int max_clients = 4;
   uint32_t chunk_bytes = 131072;
   uint32_t window = 8;  // rounds of requests a client keeps in flight
+  // A connection that has not announced its file by then gives its slot back.
+  uint32_t handshake_timeout_s = 10;
   std::vector<PeerCosts> costs = {{6000, 600}, {7000, 700}, {8000, 800}, {9000, 900}};
   std::string data_dir = "data";
   std::string out_dir = "out";

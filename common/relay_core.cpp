@@ -111,6 +111,14 @@ void RelayCore::on_disconnect(ConnId conn) {
   fail(fmt::format("client {} disconnected", peer_letter(found->second)), found->second);
 }
 
+void RelayCore::on_handshake_deadline(ConnId conn) {
+  auto found = peer_of_conn_.find(conn);
+  if (found == peer_of_conn_.end() || phase_ != Phase::kJoining || peers_[found->second].file) {
+    return;
+  }
+  release_slot(found->second, "no ANNOUNCE before the handshake deadline");
+}
+
 void RelayCore::on_shutdown(const std::string& why) {
   if (phase_ == Phase::kFinished) return;
   fail(fmt::format("server stopped: {}", why), std::nullopt);

@@ -75,6 +75,8 @@ class RelayCore {
   // The transport could not decode the stream (malformed or oversized frame).
   void on_stream_error(ConnId conn, const std::string& what);
   void on_disconnect(ConnId conn);
+  // The handshake deadline of `conn` passed (the transport keeps the time).
+  void on_handshake_deadline(ConnId conn);
   // Ctrl-C / SIGTERM.
   void on_shutdown(const std::string& why);
 

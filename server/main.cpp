@@ -10,7 +10,8 @@ int main(int argc, char** argv) {
                "chunkex-server"};
   chunkex::ConfigFlags flags;
   std::string port_file;
-  chunkex::add_config_flags(app, flags);
+  chunkex::add_config_flags(app, flags, "address to listen on (0.0.0.0: every interface)",
+                            "TCP port to listen on (0 picks a free port)");
   app.add_option("--port-file", port_file,
                  "also write the bound port to this file (for scripts using --port 0)");
   return chunkex::run_main(app, argc, argv, [&] {

@@ -83,6 +83,20 @@ void RelayServer::add_connection(asio::ip::tcp::socket socket) {
         core_.on_disconnect(conn);
       }});
   core_.on_connect(conn);
+  start_handshake_deadline(conn);
+}
+
+// A connection that takes a slot and never announces would block the exchange
+// forever (and shift every later peer's ID).
+void RelayServer::start_handshake_deadline(ConnId conn) {
+  auto timer =
+      std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(config_.handshake_timeout_s));
+  handshake_timers_[conn] = timer;
+  timer->async_wait([this, conn](const asio::error_code& ec) {
+    if (ec) return;
+    handshake_timers_.erase(conn);
+    core_.on_handshake_deadline(conn);
+  });
 }
 
 void RelayServer::forget_connection(ConnId conn) {
@@ -91,6 +105,10 @@ void RelayServer::forget_connection(ConnId conn) {
   closed_bytes_received_ += found->second->bytes_read();
   closed_bytes_sent_ += found->second->bytes_written();
   connections_.erase(found);
+  if (auto timer = handshake_timers_.find(conn); timer != handshake_timers_.end()) {
+    timer->second->cancel();
+    handshake_timers_.erase(timer);
+  }
   if (stopping_ && connections_.empty()) {
     stop_timer_.cancel();
   }
@@ -257,6 +275,8 @@ void RelayServer::stop_when_flushed() {
   acceptor_.close(ignored);
   signals_.cancel();
   progress_timer_.cancel();
+  for (auto& [conn, timer] : handshake_timers_) timer->cancel();
+  handshake_timers_.clear();
   if (connections_.empty()) return;
   stop_timer_.expires_after(kFlushDeadline);
   stop_timer_.async_wait([this](const asio::error_code& ec) {

@@ -41,6 +41,7 @@ class RelayServer : public RelayOutbox {
   void do_accept();
   void add_connection(asio::ip::tcp::socket socket);
   void forget_connection(ConnId conn);
+  void start_handshake_deadline(ConnId conn);
   void watch_signals();
   void schedule_progress();
   void show_progress();
@@ -60,6 +61,7 @@ class RelayServer : public RelayOutbox {
   LogFile log_;
   RelayCore core_;
   std::map<ConnId, std::shared_ptr<FrameConnection>> connections_;
+  std::map<ConnId, std::shared_ptr<asio::steady_timer>> handshake_timers_;
   ConnId next_conn_ = 1;
   uint64_t closed_bytes_received_ = 0;
   uint64_t closed_bytes_sent_ = 0;

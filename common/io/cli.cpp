@@ -6,13 +6,13 @@
 
 namespace chunkex {
 
-void add_config_flags(CLI::App& app, ConfigFlags& flags) {
+void add_config_flags(CLI::App& app, ConfigFlags& flags, const std::string& host_help,
+                      const std::string& port_help) {
   app.add_option("--config", flags.config_path,
                  "JSON config file (default: built-in values, the same as configs/default.json)")
       ->check(CLI::ExistingFile);
-  app.add_option("--host", flags.host, "server address (server: address to listen on)");
-  app.add_option("--port", flags.port, "server TCP port (server: 0 picks a free port)")
-      ->check(CLI::Range(0, 65535));
+  app.add_option("--host", flags.host, host_help);
+  app.add_option("--port", flags.port, port_help)->check(CLI::Range(0, 65535));
   app.add_option("--log-dir", flags.log_dir, "directory for the event logs");
   app.add_option("--window", flags.window, "rounds of requests a client keeps in flight")
       ->check(CLI::Range(1u, kMaxWindowRounds));

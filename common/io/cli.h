@@ -21,7 +21,9 @@ struct ConfigFlags {
   std::optional<uint32_t> window;
 };
 
-void add_config_flags(CLI::App& app, ConfigFlags& flags);
+// `host_help` and `port_help` say what the address means to this program.
+void add_config_flags(CLI::App& app, ConfigFlags& flags, const std::string& host_help,
+                      const std::string& port_help);
 
 // The config file (or the built-in defaults, which equal configs/default.json)
 // with the flags applied. Throws ConfigError.

@@ -42,6 +42,7 @@ void check_equal(const Config& got, const Config& want) {
   CHECK(got.max_clients == want.max_clients);
   CHECK(got.chunk_bytes == want.chunk_bytes);
   CHECK(got.window == want.window);
+  CHECK(got.handshake_timeout_s == want.handshake_timeout_s);
   CHECK(got.costs == want.costs);
   CHECK(got.data_dir == want.data_dir);
   CHECK(got.out_dir == want.out_dir);
@@ -114,6 +115,8 @@ TEST_CASE("window and text keys are range-checked and named") {
   CHECK(contains(config_error(R"({"window": 0})"), "window"));
   CHECK(contains(config_error(R"({"window": 1025})"), "window"));
   CHECK(parse_config(R"({"window": 1024})", "test.json").window == 1024);
+  CHECK(contains(config_error(R"({"handshake_timeout_s": 0})"), "handshake_timeout_s"));
+  CHECK(parse_config(R"({"handshake_timeout_s": 30})", "test.json").handshake_timeout_s == 30);
   CHECK(contains(config_error(R"({"host": ""})"), "host"));
   CHECK(contains(config_error(R"({"log_dir": 7})"), "log_dir"));
 }

@@ -620,6 +620,31 @@ TEST_CASE("ANNOUNCE twice or malformed while joining frees the slot") {
   check_newcomer_completes(h, 1, 902);
 }
 
+TEST_CASE("a connection silent past the handshake deadline gives its slot back") {
+  Harness h;
+  h.connect_all();
+  h.announce(0);
+  h.announce(2);
+  h.relay.on_handshake_deadline(conn_of(0));  // announced: stays
+  h.relay.on_handshake_deadline(555);         // unknown: ignored
+  CHECK(h.out.events.size() == 4);            // the four FLAGs, nothing else
+  h.relay.on_handshake_deadline(conn_of(1));
+  check_slot_released(h, 1, "handshake deadline");
+  h.announce(3);
+  check_newcomer_completes(h, 1, 903);
+}
+
+TEST_CASE("a handshake deadline after the exchange started changes nothing") {
+  Harness h;
+  h.join_all();
+  const size_t events = h.out.events.size();
+  h.relay.on_handshake_deadline(conn_of(2));
+  CHECK(h.out.events.size() == events);
+  h.play_to_end();
+  REQUIRE(h.out.outcome);
+  CHECK(h.out.outcome->success);
+}
+
 TEST_CASE("ANNOUNCE after the exchange started is a protocol error") {
   Harness h;
   h.join_all();
