@@ -27,6 +27,11 @@ std::optional<Message> decode_exact(const Frame& frame, FrameType type, Parse pa
   return message;
 }
 
+bool get_chunk_header(ByteReader& reader, ChunkHeader& header) {
+  return reader.get(header.round) && reader.get(header.peer) && reader.get(header.chunk_index) &&
+         reader.get(header.clock_us);
+}
+
 void put_chunk_header(uint8_t* dest, const ChunkHeader& header) {
   store_big_endian<uint64_t>(dest, header.round);
   dest[8] = header.peer;
@@ -64,11 +69,8 @@ Frame encode(const RosterMessage& message) {
 }
 
 Frame encode(const RequestMessage& message) {
-  Frame frame{FrameType::kRequestChunk, {}};
-  put_big_endian<uint64_t>(frame.payload, message.round);
-  put_big_endian<uint8_t>(frame.payload, message.peer);
-  put_big_endian<uint32_t>(frame.payload, message.chunk_index);
-  put_big_endian<int64_t>(frame.payload, message.clock_us);
+  Frame frame{FrameType::kRequestChunk, Bytes(kChunkHeaderBytes)};
+  put_chunk_header(frame.payload.data(), message);
   return frame;
 }
 
@@ -132,10 +134,7 @@ std::optional<RosterMessage> decode_roster(const Frame& frame) {
 }
 
 std::optional<RequestMessage> decode_request(const Frame& frame) {
-  return decode_exact<RequestMessage>(
-      frame, FrameType::kRequestChunk, [](ByteReader& r, RequestMessage& m) {
-        return r.get(m.round) && r.get(m.peer) && r.get(m.chunk_index) && r.get(m.clock_us);
-      });
+  return decode_exact<RequestMessage>(frame, FrameType::kRequestChunk, get_chunk_header);
 }
 
 std::optional<IdleMessage> decode_idle(const Frame& frame) {
@@ -183,10 +182,7 @@ std::optional<ChunkHeader> decode_chunk_header(const Frame& frame) {
   }
   ByteReader reader(frame.payload);
   ChunkHeader header;
-  reader.get(header.round);
-  reader.get(header.peer);
-  reader.get(header.chunk_index);
-  reader.get(header.clock_us);
+  get_chunk_header(reader, header);
   return header;
 }
 

@@ -50,18 +50,12 @@ struct RosterMessage {
   std::vector<PeerCosts> costs;         // by peer index
 };
 
-struct RequestMessage {
-  uint64_t round = 0;
-  PeerIndex peer = 0;
-  uint32_t chunk_index = 0;
-  ClockUs clock_us = 0;
-  bool operator==(const RequestMessage&) const = default;
-};
-
 struct IdleMessage {
   uint64_t round = 0;
 };
 
+// The 21 bytes that name a chunk in a round: the whole REQUEST_CHUNK payload,
+// and the head of CHUNK_DATA / SEND_CHUNK.
 struct ChunkHeader {
   uint64_t round = 0;
   PeerIndex peer = 0;
@@ -69,6 +63,7 @@ struct ChunkHeader {
   ClockUs clock_us = 0;
   bool operator==(const ChunkHeader&) const = default;
 };
+using RequestMessage = ChunkHeader;
 
 struct DoneMessage {
   std::vector<PeerIndex> verified_owners;

@@ -702,12 +702,7 @@ TEST_CASE("DONE while chunks are still owed to the peer is a protocol error") {
   h.check_failed_naming("client A");
 }
 
-// BUG: RelayCore::handle_done (common/relay_core.cpp) checks only how many
-// owners a DONE lists, not which: DONE {A, A, A} from A is recorded as A's
-// verified files and the exchange ends "successfully" with
-// outcome.verified_owners[0] == {0, 0, 0}.
-TEST_CASE("DONE that lists the peer itself or an owner twice is a protocol error" *
-          doctest::skip()) {
+TEST_CASE("DONE that lists the peer itself or an owner twice is a protocol error") {
   Harness h;
   h.join_all();
   while (!h.model.finished()) h.play_round();
