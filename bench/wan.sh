@@ -102,9 +102,11 @@ run_exchange() {
     others+=("$STARTED")
     wait_for "grep -qs 'joined as client' '$dir/client$id.console'" "client $id to join"
   done
+  head -n 1 /proc/stat > "$dir/cpu.start" # how busy the machine was, for the report
   local status=0
   wait "$server_pid" || status=$?
   for pid in "${others[@]}"; do wait "$pid" || status=$?; done
+  head -n 1 /proc/stat > "$dir/cpu.end"
   if [ "$status" -ne 0 ]; then
     tail -n 20 "$dir"/*.console >&2
     echo "wan: run $name failed (status $status)" >&2

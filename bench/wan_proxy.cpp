@@ -28,9 +28,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/core.h>
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
-#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 namespace {
@@ -67,7 +67,8 @@ class LinkModel {
       : delay_(static_cast<int64_t>(delay_ms * 1e6)), ns_per_byte_(8e3 / rate_mbit) {}
 
   Clock::time_point release_time(Clock::time_point arrival, size_t bytes) {
-    auto serialization = Nanoseconds(static_cast<int64_t>(static_cast<double>(bytes) * ns_per_byte_));
+    auto serialization =
+        Nanoseconds(static_cast<int64_t>(static_cast<double>(bytes) * ns_per_byte_));
     link_free_at_ = std::max(arrival, link_free_at_) + serialization;
     return link_free_at_ + delay_;
   }
@@ -96,10 +97,14 @@ struct Chunk {
 
 // One direction of a proxied connection: source -> link -> destination.
 struct Direction {
-  Direction(tcp::socket& from, tcp::socket& to, const Options& options,
-            uint64_t& forwarded, size_t& held_max)
-      : source(from), destination(to), link(options.delay_ms, options.rate_mbit),
-        timer(from.get_executor()), bytes_forwarded(forwarded), held_bytes_max(held_max) {}
+  Direction(tcp::socket& from, tcp::socket& to, const Options& options, uint64_t& forwarded,
+            size_t& held_max)
+      : source(from),
+        destination(to),
+        link(options.delay_ms, options.rate_mbit),
+        timer(from.get_executor()),
+        bytes_forwarded(forwarded),
+        held_bytes_max(held_max) {}
 
   tcp::socket& source;
   tcp::socket& destination;
@@ -322,6 +327,7 @@ class Proxy {
       return;  // the socket closes here
     }
     ++open_connections_;
+    std::erase_if(sessions_, [](const std::weak_ptr<Session>& weak) { return weak.expired(); });
     ConnectionStats& stats = stats_[next_id_++];
     auto session = std::make_shared<Session>(std::move(socket), options_, stats,
                                              [this] { on_session_closed(); });
@@ -357,7 +363,9 @@ class Proxy {
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
   tcp::resolver::results_type upstream_endpoints_;
-  std::map<uint64_t, ConnectionStats> stats_;  // by accept order; nodes stay put
+  // By accept order; nodes stay put (sessions hold references). One entry per
+  // connection ever accepted: the report is the point of the program.
+  std::map<uint64_t, ConnectionStats> stats_;
   std::vector<std::weak_ptr<Session>> sessions_;
   uint64_t next_id_ = 1;
   size_t open_connections_ = 0;
@@ -395,24 +403,30 @@ void Proxy::report() const {
 }
 
 void add_flags(CLI::App& app, Options& options) {
-  app.add_option("--listen-host", options.listen_host, "address to listen on")->capture_default_str();
+  app.add_option("--listen-host", options.listen_host, "address to listen on")
+      ->capture_default_str();
   app.add_option("--listen-port", options.listen_port, "port to listen on (0: the OS picks)")
       ->capture_default_str();
   app.add_option("--port-file", options.port_file, "also write the bound port to this file");
   app.add_option("--upstream-host", options.upstream_host, "the real server's address")
       ->capture_default_str();
   app.add_option("--upstream-port", options.upstream_port, "the real server's port")
-      ->required()->check(CLI::Range(1, 65535));
+      ->required()
+      ->check(CLI::Range(1, 65535));
   app.add_option("--delay-ms", options.delay_ms, "one-way delay added in each direction")
-      ->capture_default_str()->check(CLI::Range(0.0, 60000.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 60000.0));
   app.add_option("--rate-mbit", options.rate_mbit, "link rate per direction, Mbit/s")
-      ->capture_default_str()->check(CLI::Range(0.001, 1e7));
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1e7));
   app.add_option("--buffer-bytes", options.buffer_bytes,
                  "bytes held per direction before reading pauses (the emulated window)")
-      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{1} << 34));
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 34));
   app.add_option("--max-connections", options.connections_max,
                  "connections proxied at once; more are refused")
-      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{4096}));
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{4096}));
   app.add_option("--exit-after-connections", options.exit_after_connections,
                  "report and exit once this many connections have closed (0: run until a signal)")
       ->capture_default_str();

@@ -5,7 +5,7 @@ round-trip time of a 1-byte ping (2 x delay), time of a one-way bulk transfer
 receiver stalls (bounded by --buffer-bytes), refusal beyond
 --max-connections, and the stats report.
 
-    bench/wan_proxy_check.py [--proxy build-wan/bench/chunkex-wan-proxy]
+    bench/wan_proxy_check.py [--proxy build-release/bench/chunkex-wan-proxy]
 """
 import argparse
 import hashlib
@@ -216,7 +216,7 @@ def check_refusal(binary, port, stats):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--proxy", default="build-wan/bench/chunkex-wan-proxy")
+    parser.add_argument("--proxy", default="build-release/bench/chunkex-wan-proxy")
     args = parser.parse_args()
     listener, echo_port = serve(echo)
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,6 +35,21 @@ def process_figures(run_dir):
     return figures
 
 
+def machine_busy(run_dir):
+    """Fraction of all cores' time spent busy between cpu.start and cpu.end
+    (/proc/stat lines): near 1.0 means the machine, not the link, set the pace."""
+    try:
+        with open(os.path.join(run_dir, "cpu.start")) as f:
+            start = [int(x) for x in f.read().split()[1:9]]
+        with open(os.path.join(run_dir, "cpu.end")) as f:
+            end = [int(x) for x in f.read().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    delta = [b - a for a, b in zip(start, end)]
+    idle = delta[3] + delta[4]  # idle, iowait
+    return round(1 - idle / sum(delta), 2) if sum(delta) else None
+
+
 def run_record(args):
     with open(os.path.join(args.dir, "logs", "summary.json")) as f:
         summary = json.load(f)
@@ -67,6 +82,7 @@ def run_record(args):
         "proxy_bytes": proxies,
         "bytes_relayed_total": summary["bytes_relayed"]["total"],
         "cpu_seconds_total": round(sum(cpu for cpu, _ in figures.values()), 2),
+        "machine_busy_fraction": machine_busy(args.dir),
         "peak_rss_mib": {name: round(rss, 1) for name, (_, rss) in figures.items()},
         "final_clocks_ms": summary["final_clocks_ms"],
     }
@@ -86,7 +102,8 @@ def describe(record):
                  f", proxy peak RSS {proxy_rss:.1f} MiB")
     line += (f", logs identical: {'yes' if record['logs_identical_to_reference'] else 'NO'}"
              f", verified: {'yes' if record['all_verified'] else 'NO'}"
-             f", CPU {record['cpu_seconds_total']:.1f} s")
+             f", CPU {record['cpu_seconds_total']:.1f} s"
+             f", machine busy {record['machine_busy_fraction']}")
     return line
 
 
@@ -113,14 +130,16 @@ def final(args):
     with open(args.output, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
-    print(f"{'window':>12} {'wall s':>8} {'floor s':>8} {'wall/floor':>10} {'logs':>5}")
+    print(f"{'window':>12} {'wall s':>8} {'floor s':>8} {'wall/floor':>10} {'logs':>5} {'busy':>5}")
     for r in records:
         window = r["window"] if r["window"] != "default" else f"default({r['window_value']})"
         if r["proxied"]:
             print(f"{window:>12} {r['wall_seconds']:8.3f} {r['floor_seconds']:8.3f} "
-                  f"{r['wall_to_floor']:10.2f} {'same' if r['logs_identical_to_reference'] else 'DIFF':>5}")
+                  f"{r['wall_to_floor']:10.2f} {'same' if r['logs_identical_to_reference'] else 'DIFF':>5} "
+                  f"{r['machine_busy_fraction']:5.2f}")
         else:
-            print(f"{window:>12} {r['wall_seconds']:8.3f} {'-':>8} {'-':>10}  (loopback reference)")
+            print(f"{window:>12} {r['wall_seconds']:8.3f} {'-':>8} {'-':>10} {'ref':>5} "
+                  f"{r['machine_busy_fraction']:5.2f}  (loopback reference)")
     print(f"wrote {args.output}")
     if not all(r["success"] and r["all_verified"] and r["logs_identical_to_reference"]
                for r in records):

@@ -86,39 +86,49 @@ void FrameConnection::send_with_file_data(FrameType type, Bytes prefix, int fd, 
   enqueue(Outgoing{header, Frame{type, std::move(prefix)}, FileRegion{fd, offset, length}});
 }
 
+// Control frames (requests, forwards, DONE, ERROR, ...) overtake queued chunk
+// frames: a 29-byte request stuck behind megabytes of chunk data would stall
+// a whole round on a slow link. Nothing depends on the relative order of a
+// control frame and a chunk frame on one connection; each kind keeps its own.
 void FrameConnection::enqueue(Outgoing outgoing) {
   if (closed_ || closing_) return;
-  queue_.push_back(std::move(outgoing));
-  if (frames_in_flight_ == 0) do_write();
+  bool bulk = carries_chunk_data(outgoing.frame.type);
+  (bulk ? chunk_queue_ : control_queue_).push_back(std::move(outgoing));
+  if (!write_in_flight()) do_write();
 }
 
-// One gather write of the queued frames' memory parts, up to and including
-// the first frame with file data; that file data then goes by sendfile.
+// One gather write: the queued control frames, then chunk frames up to and
+// including the first with file data, which then goes by sendfile.
 void FrameConnection::do_write() {
-  if (queue_.empty()) {
+  if (control_queue_.empty() && chunk_queue_.empty()) {
     if (closing_) half_close();
     return;
   }
   std::vector<asio::const_buffer> buffers;
-  size_t count = 0;
-  while (count < queue_.size() && count < kMaxFramesPerWrite) {
-    const Outgoing& outgoing = queue_[count++];
+  auto add = [&buffers](const Outgoing& outgoing) {
     buffers.push_back(asio::buffer(outgoing.header));
     if (!outgoing.frame.payload.empty()) buffers.push_back(asio::buffer(outgoing.frame.payload));
-    if (outgoing.file_data.length > 0) break;
+  };
+  while (control_in_flight_ < control_queue_.size() && control_in_flight_ < kMaxFramesPerWrite) {
+    add(control_queue_[control_in_flight_++]);
   }
-  frames_in_flight_ = count;
+  while (chunk_in_flight_ < chunk_queue_.size() && chunk_in_flight_ < kMaxFramesPerWrite) {
+    add(chunk_queue_[chunk_in_flight_++]);
+    if (chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0) break;
+  }
   auto self(shared_from_this());
   asio::async_write(socket_, buffers, [this, self](const asio::error_code& ec, size_t bytes) {
     if (closed_) return;
     if (ec) return finish(ec.message());
     bytes_written_ += bytes;
-    send_file_data(frames_in_flight_);
+    send_file_data();
   });
 }
 
-void FrameConnection::send_file_data(size_t frames_in_flight) {
-  FileRegion& region = queue_[frames_in_flight - 1].file_data;
+void FrameConnection::send_file_data() {
+  FileRegion no_file_data;
+  FileRegion& region =
+      chunk_in_flight_ > 0 ? chunk_queue_[chunk_in_flight_ - 1].file_data : no_file_data;
   while (region.length > 0) {
     auto offset = static_cast<off_t>(region.offset);
     ssize_t sent = ::sendfile(socket_.native_handle(), region.fd, &offset, region.length);
@@ -131,10 +141,10 @@ void FrameConnection::send_file_data(size_t frames_in_flight) {
     } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       auto self(shared_from_this());
       socket_.async_wait(asio::ip::tcp::socket::wait_write,
-                         [this, self, frames_in_flight](const asio::error_code& ec) {
+                         [this, self](const asio::error_code& ec) {
                            if (closed_) return;
                            if (ec) return finish(ec.message());
-                           send_file_data(frames_in_flight);
+                           send_file_data();
                          });
       return;
     } else {
@@ -142,14 +152,15 @@ void FrameConnection::send_file_data(size_t frames_in_flight) {
                               : std::string("sendfile: ") + std::strerror(errno));
     }
   }
-  for (; frames_in_flight_ > 0; --frames_in_flight_) queue_.pop_front();
+  for (; control_in_flight_ > 0; --control_in_flight_) control_queue_.pop_front();
+  for (; chunk_in_flight_ > 0; --chunk_in_flight_) chunk_queue_.pop_front();
   do_write();
 }
 
 void FrameConnection::close_after_flush() {
   if (closed_) return;
   closing_ = true;
-  if (frames_in_flight_ == 0) do_write();
+  if (!write_in_flight()) do_write();
 }
 
 // Closing at once with unread input would make the kernel send RST, and the
@@ -176,7 +187,8 @@ void FrameConnection::finish(const std::string& why) {
   asio::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  queue_.clear();
+  control_queue_.clear();
+  chunk_queue_.clear();
   if (callbacks_.on_closed) callbacks_.on_closed(why);
 }
 

@@ -46,7 +46,6 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   bool is_open() const { return !closed_; }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
-  size_t queued_frames() const { return queue_.size(); }
 
  private:
   struct FileRegion {
@@ -65,7 +64,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   void deliver(size_t bytes, bool direct);
   void enqueue(Outgoing outgoing);
   void do_write();
-  void send_file_data(size_t frames_in_flight);
+  void send_file_data();
   void half_close();
   void finish(const std::string& why);
 
@@ -74,8 +73,13 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   FrameDecoder decoder_;
   Callbacks callbacks_;
   std::vector<uint8_t> read_buffer_;
-  std::deque<Outgoing> queue_;  // deque: queued headers stay put while written
-  size_t frames_in_flight_ = 0;
+  bool write_in_flight() const { return control_in_flight_ + chunk_in_flight_ > 0; }
+
+  // Deques: a queued frame's header stays put while a write points at it.
+  std::deque<Outgoing> control_queue_;
+  std::deque<Outgoing> chunk_queue_;
+  size_t control_in_flight_ = 0;  // fronts of the queues in the current write
+  size_t chunk_in_flight_ = 0;
   bool closing_ = false;
   bool closed_ = false;
   uint64_t bytes_read_ = 0;
