@@ -28,14 +28,14 @@ void PeerClient::start() {
   console_.say(fmt::format("connected to {}:{}", config_.host, config_.port));
   started_at_ = last_progress_at_ = std::chrono::steady_clock::now();
   connection_ = std::make_shared<FrameConnection>(std::move(socket), kMaxChunkBytes);
-  connection_->start(
-      FrameConnection::Callbacks{[this](Frame frame) { on_frame(std::move(frame)); },
-                                 [this](const std::string& what) { core_.on_stream_error(what); },
-                                 [this](const std::string&) {
-                                   core_.on_disconnect();
-                                   signals_.cancel();
-                                   progress_timer_.cancel();
-                                 }});
+  connection_->start(FrameConnection::Callbacks{
+      [this](Frame frame) { on_frame(std::move(frame)); },
+      [this](const std::string& what) { core_.on_stream_error(what); }, nullptr,
+      [this](const std::string&) {
+        core_.on_disconnect();
+        signals_.cancel();
+        progress_timer_.cancel();
+      }});
   watch_signals();
   schedule_progress();
 }

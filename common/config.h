@@ -19,7 +19,7 @@ struct Config {
   uint16_t port = 9999;
   int max_clients = 4;
   uint32_t chunk_bytes = 131072;
-  uint32_t window = 8;  // rounds of requests a client keeps in flight
+  uint32_t window = 128;  // rounds of requests a client keeps in flight
   // A connection that has not announced its file by then gives its slot back.
   uint32_t handshake_timeout_s = 10;
   std::vector<PeerCosts> costs = {{6000, 600}, {7000, 700}, {8000, 800}, {9000, 900}};

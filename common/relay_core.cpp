@@ -119,6 +119,10 @@ void RelayCore::on_handshake_deadline(ConnId conn) {
   release_slot(found->second, "no ANNOUNCE before the handshake deadline");
 }
 
+void RelayCore::on_output_drained() {
+  if (phase_ == Phase::kExchanging) pump();
+}
+
 void RelayCore::on_shutdown(const std::string& why) {
   if (phase_ == Phase::kFinished) return;
   fail(fmt::format("server stopped: {}", why), std::nullopt);
@@ -296,6 +300,7 @@ void RelayCore::pump() {
 
 bool RelayCore::forward_next_round() {
   if (next_forward_round_ - next_deliver_round_ >= settings_.rounds_in_flight_max) return false;
+  if (outbox_.output_backlogged()) return false;
   if (next_forward_round_ - next_deliver_round_ >= rounds_.size()) return false;
   RoundState& state = rounds_[next_forward_round_ - next_deliver_round_];
   if (state.requests_missing > 0) return false;

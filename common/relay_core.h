@@ -54,6 +54,9 @@ class RelayOutbox {
   // Console only: facts whose timing or order varies between runs.
   virtual void notice(std::string text) = 0;
   virtual void exchange_started() {}
+  // True while the transport holds more unsent output than it wants to; the
+  // core then forwards no new round until on_output_drained().
+  virtual bool output_backlogged() const { return false; }
   virtual void finished(const RelayOutcome& outcome) = 0;
 };
 
@@ -79,6 +82,8 @@ class RelayCore {
   void on_handshake_deadline(ConnId conn);
   // Ctrl-C / SIGTERM.
   void on_shutdown(const std::string& why);
+  // Output was written; rounds held back by output_backlogged() may go.
+  void on_output_drained();
 
   bool finished() const { return phase_ == Phase::kFinished; }
   RelayProgress progress() const;

@@ -11,9 +11,19 @@ namespace {
 
 // After the exchange ends, peers get this long to read their last frame.
 constexpr auto kFlushDeadline = std::chrono::seconds(5);
+// Memory budgets. Answers of forwarded rounds wait here until their round is
+// complete, so the rounds forwarded ahead of delivery are capped by bytes
+// (32 rounds for 4 peers of 128 KiB chunks); and no new round is forwarded
+// while more than kMaxQueuedOutputBytes wait for slow sockets.
+constexpr uint64_t kMaxBufferedAnswerBytes = 16u << 20;
+constexpr uint64_t kMaxQueuedOutputBytes = 8u << 20;
 
 RelaySettings relay_settings(const Config& config) {
-  return RelaySettings{config.max_clients, config.chunk_bytes, config.costs, config.window};
+  uint64_t round_bytes = static_cast<uint64_t>(config.max_clients) * config.chunk_bytes;
+  auto rounds_by_memory =
+      static_cast<uint32_t>(std::max<uint64_t>(1, kMaxBufferedAnswerBytes / round_bytes));
+  return RelaySettings{config.max_clients, config.chunk_bytes, config.costs,
+                       std::min(config.window, rounds_by_memory)};
 }
 
 double ms_of(ClockUs clock_us) {
@@ -78,6 +88,7 @@ void RelayServer::add_connection(asio::ip::tcp::socket socket) {
   connection->start(FrameConnection::Callbacks{
       [this, conn](Frame frame) { core_.on_frame(conn, std::move(frame)); },
       [this, conn](const std::string& what) { core_.on_stream_error(conn, what); },
+      [this] { core_.on_output_drained(); },
       [this, conn](const std::string&) {
         forget_connection(conn);
         core_.on_disconnect(conn);
@@ -130,6 +141,12 @@ void RelayServer::send(ConnId conn, Frame frame) {
 void RelayServer::close(ConnId conn) {
   auto found = connections_.find(conn);
   if (found != connections_.end()) found->second->close_after_flush();
+}
+
+bool RelayServer::output_backlogged() const {
+  uint64_t queued = 0;
+  for (const auto& [conn, connection] : connections_) queued += connection->queued_bytes();
+  return queued > kMaxQueuedOutputBytes;
 }
 
 void RelayServer::log(std::string line) {

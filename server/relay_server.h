@@ -35,6 +35,7 @@ class RelayServer : public RelayOutbox {
   void log(std::string line) override;
   void notice(std::string text) override;
   void exchange_started() override;
+  bool output_backlogged() const override;
   void finished(const RelayOutcome& outcome) override;
 
  private:

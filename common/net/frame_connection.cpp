@@ -93,6 +93,7 @@ void FrameConnection::send_with_file_data(FrameType type, Bytes prefix, int fd, 
 void FrameConnection::enqueue(Outgoing outgoing) {
   if (closed_ || closing_) return;
   bool bulk = carries_chunk_data(outgoing.frame.type);
+  queued_bytes_ += outgoing.frame.payload.size();
   (bulk ? chunk_queue_ : control_queue_).push_back(std::move(outgoing));
   if (!write_in_flight()) do_write();
 }
@@ -152,9 +153,15 @@ void FrameConnection::send_file_data() {
                               : std::string("sendfile: ") + std::strerror(errno));
     }
   }
-  for (; control_in_flight_ > 0; --control_in_flight_) control_queue_.pop_front();
-  for (; chunk_in_flight_ > 0; --chunk_in_flight_) chunk_queue_.pop_front();
+  for (; control_in_flight_ > 0; --control_in_flight_) pop_written(control_queue_);
+  for (; chunk_in_flight_ > 0; --chunk_in_flight_) pop_written(chunk_queue_);
   do_write();
+  if (callbacks_.on_written && !closed_) callbacks_.on_written();
+}
+
+void FrameConnection::pop_written(std::deque<Outgoing>& queue) {
+  queued_bytes_ -= queue.front().frame.payload.size();
+  queue.pop_front();
 }
 
 void FrameConnection::close_after_flush() {
@@ -189,6 +196,7 @@ void FrameConnection::finish(const std::string& why) {
   socket_.close(ignored);
   control_queue_.clear();
   chunk_queue_.clear();
+  queued_bytes_ = 0;
   if (callbacks_.on_closed) callbacks_.on_closed(why);
 }
 

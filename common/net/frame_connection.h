@@ -24,6 +24,8 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
     std::function<void(Frame)> on_frame;
     // The stream was not valid chunkex framing; the connection is closed.
     std::function<void(const std::string&)> on_stream_error;
+    // A write finished (optional): output queued before it is gone.
+    std::function<void()> on_written;
     // The peer closed the connection or it failed (called once, last).
     std::function<void(const std::string&)> on_closed;
   };
@@ -44,6 +46,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   }
 
   bool is_open() const { return !closed_; }
+  // Payload bytes queued and not yet written (file data not counted: it is
+  // read from disk only as the socket takes it).
+  uint64_t queued_bytes() const { return queued_bytes_; }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -65,6 +70,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   void enqueue(Outgoing outgoing);
   void do_write();
   void send_file_data();
+  void pop_written(std::deque<Outgoing>& queue);
   void half_close();
   void finish(const std::string& why);
 
@@ -80,6 +86,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   std::deque<Outgoing> chunk_queue_;
   size_t control_in_flight_ = 0;  // fronts of the queues in the current write
   size_t chunk_in_flight_ = 0;
+  uint64_t queued_bytes_ = 0;
   bool closing_ = false;
   bool closed_ = false;
   uint64_t bytes_read_ = 0;
