@@ -46,6 +46,18 @@ iperf3 -c 127.0.0.1 -p 5299 -t 5 -J > "$work/iperf3.json"
 iperf_bps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/8)' "$work/iperf3.json")
 echo "iperf3: $(python3 -c "print(f'{$iperf_bps/1e6:.1f}')") MB/s"
 
+# The unavoidable work of an exchange, measured on this machine, to put the
+# goodput in proportion: SHA-256 of every received byte (OpenSSL, as the
+# clients do) and writing every received byte into the page cache.
+echo "== floor: SHA-256 speed and page-cache write cost"
+sha_bps=$(openssl speed -evp sha256 -bytes 131072 -seconds 2 2>/dev/null |
+  awk '/^sha256/ {v=$2; sub(/k$/, "", v); print v * 1000}')
+/usr/bin/time -f "%S %U" -o "$work/dd.time" \
+  dd if=/dev/zero of="$work/dd.test" bs=128K count=8192 status=none
+write_cpu_s_per_gib=$(awk '{print $1 + $2}' "$work/dd.time")
+rm -f "$work/dd.test"
+echo "sha256 $(python3 -c "print(f'{$sha_bps/1e6:.0f}')") MB/s, page-cache write ${write_cpu_s_per_gib} CPU s per GiB"
+
 window_flags=()
 [ -n "$window" ] && window_flags=(--window "$window")
 for run in $(seq "$runs"); do
@@ -71,6 +83,7 @@ for run in $(seq "$runs"); do
   [ "$status" -eq 0 ] || { cat "$work/server.console"; echo "bench: exchange failed" >&2; exit 1; }
   tail -n 6 "$work/server.console"
   python3 bench/report.py --summary "$work/logs/summary.json" --iperf-bps "$iperf_bps" \
+    --iperf-json "$work/iperf3.json" --sha-bps "$sha_bps" --write-cpu-per-gib "$write_cpu_s_per_gib" \
     --rss-dir "$work" --chunks "$chunks" --window "${window:-default}" \
     --output "$results/latest.json"
 done
