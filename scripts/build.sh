@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Configures and builds chunkex into build/ (or $CHUNKEX_BUILD_DIR).
+# Configures and builds chunkex into build/ (or $CHUNKEX_BUILD_DIR); only the
+# targets in $CHUNKEX_TARGETS when it is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${CHUNKEX_BUILD_DIR:-build}"
 build_type="${CHUNKEX_BUILD_TYPE:-Release}"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" "$@" >/dev/null
-cmake --build "$build_dir"
+# shellcheck disable=SC2086  # CHUNKEX_TARGETS is a list of words
+cmake --build "$build_dir" ${CHUNKEX_TARGETS:+--target $CHUNKEX_TARGETS}

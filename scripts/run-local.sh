@@ -25,7 +25,7 @@ done
 
 scripts/deps.sh
 echo "== building (Release)"
-scripts/build.sh
+CHUNKEX_TARGETS="chunkex-server chunkex-client chunkex-gen" scripts/build.sh
 
 data_dir=data
 stamp="chunks=$chunks seed=$seed"
