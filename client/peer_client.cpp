@@ -13,7 +13,7 @@ PeerClient::PeerClient(asio::io_context& io, Config config, FileChunkStore& stor
       signals_(io, SIGINT, SIGTERM),
       progress_timer_(io),
       console_("[client] "),
-      core_(config_.window, store, *this) {}
+      core_(config_.window, store, *this, PeerAuth{config_.token}) {}
 
 void PeerClient::start() {
   asio::ip::tcp::socket socket(io_);

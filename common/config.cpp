@@ -92,6 +92,9 @@ void apply_key(Config& config, const std::string& key, const json& value, const 
     config.chunk_bytes = static_cast<uint32_t>(get_integer(value, key, 1, kMaxChunkBytes, ctx));
   } else if (key == "window") {
     config.window = static_cast<uint32_t>(get_integer(value, key, 1, kMaxWindowRounds, ctx));
+  } else if (key == "token") {
+    if (!value.is_string()) ctx.fail(key, "must be a string (empty: no token)");
+    config.token = value.get<std::string>();
   } else if (key == "handshake_timeout_s") {
     config.handshake_timeout_s = static_cast<uint32_t>(get_integer(value, key, 1, 3600, ctx));
   } else if (key == "costs_ms") {

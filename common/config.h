@@ -22,6 +22,8 @@ struct Config {
   uint32_t window = 128;  // rounds of requests a client keeps in flight
   // A connection that has not announced its file by then gives its slot back.
   uint32_t handshake_timeout_s = 10;
+  // Shared secret proved by HMAC challenge-response (auth.h); empty: none.
+  std::string token;
   std::vector<PeerCosts> costs = {{6000, 600}, {7000, 700}, {8000, 800}, {9000, 900}};
   std::string data_dir = "data";
   std::string out_dir = "out";

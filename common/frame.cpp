@@ -12,7 +12,7 @@ namespace chunkex {
 
 std::optional<FrameType> frame_type_from_byte(uint8_t value) {
   if (value < static_cast<uint8_t>(FrameType::kFlag) ||
-      value > static_cast<uint8_t>(FrameType::kError)) {
+      value > static_cast<uint8_t>(kLastFrameType)) {
     return std::nullopt;
   }
   return static_cast<FrameType>(value);
@@ -40,6 +40,12 @@ std::string_view frame_type_name(FrameType type) {
       return "FINAL";
     case FrameType::kError:
       return "ERROR";
+    case FrameType::kChallenge:
+      return "CHALLENGE";
+    case FrameType::kAuth:
+      return "AUTH";
+    case FrameType::kAuthOk:
+      return "AUTH_OK";
   }
   return "UNKNOWN";
 }

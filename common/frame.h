@@ -43,7 +43,11 @@ enum class FrameType : uint8_t {
   kDone = 8,          // peer -> server: all files received and verified
   kFinal = 9,         // server -> peers: exchange over, final clocks
   kError = 10,        // either way: what went wrong, then the sender closes
+  kChallenge = 11,    // server -> newcomer: a fresh nonce (only with a token)
+  kAuth = 12,         // newcomer -> server: its nonce and its proof of the token
+  kAuthOk = 13,       // server -> newcomer: the server's proof of the token
 };
+inline constexpr FrameType kLastFrameType = FrameType::kAuthOk;
 
 std::optional<FrameType> frame_type_from_byte(uint8_t value);
 std::string_view frame_type_name(FrameType type);

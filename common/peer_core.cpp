@@ -7,8 +7,8 @@
 
 namespace chunkex {
 
-PeerCore::PeerCore(uint32_t window, ChunkStore& store, PeerOutbox& outbox)
-    : window_(window), store_(store), outbox_(outbox) {}
+PeerCore::PeerCore(uint32_t window, ChunkStore& store, PeerOutbox& outbox, PeerAuth auth)
+    : window_(window), auth_(std::move(auth)), store_(store), outbox_(outbox) {}
 
 std::string PeerCore::line(ClockUs clock_us, const std::string& event) const {
   return fmt::format("{} [{}] {}", format_clock_ms(clock_us),
@@ -25,6 +25,10 @@ void PeerCore::on_frame(Frame frame) {
   if (phase_ == Phase::kFinished) return;
   try {
     switch (frame.type) {
+      case FrameType::kChallenge:
+        return handle_challenge(frame);
+      case FrameType::kAuthOk:
+        return handle_auth_ok(frame);
       case FrameType::kFlag:
         return handle_flag(frame);
       case FrameType::kRoster:
@@ -61,9 +65,40 @@ void PeerCore::on_shutdown(const std::string& why) {
   fail("stopped: " + why, true);
 }
 
+void PeerCore::handle_challenge(const Frame& frame) {
+  auto nonce = decode_challenge(frame);
+  if (phase_ != Phase::kAwaitFlag || server_proved_token_ || !nonce) {
+    return protocol_error("unexpected or malformed CHALLENGE");
+  }
+  if (auth_.token.empty()) {
+    return fail("the server requires a token: give --token or set CHUNKEX_TOKEN", true);
+  }
+  server_nonce_ = *nonce;
+  client_nonce_ = auth_.make_nonce();
+  outbox_.send(
+      encode(AuthMessage{client_nonce_, client_proof(auth_.token, server_nonce_, client_nonce_)}));
+  phase_ = Phase::kAwaitAuthOk;
+}
+
+void PeerCore::handle_auth_ok(const Frame& frame) {
+  auto proof = decode_auth_ok(frame);
+  if (phase_ != Phase::kAwaitAuthOk || !proof) {
+    return protocol_error("unexpected or malformed AUTH_OK");
+  }
+  if (!proofs_equal(*proof, server_proof(auth_.token, client_nonce_, server_nonce_))) {
+    return fail("the server could not prove it knows the token", true);
+  }
+  server_proved_token_ = true;
+  phase_ = Phase::kAwaitFlag;
+}
+
 void PeerCore::handle_flag(const Frame& frame) {
   auto flag = decode_flag(frame);
   if (phase_ != Phase::kAwaitFlag || !flag) return protocol_error("unexpected or malformed FLAG");
+  if (!auth_.token.empty() && !server_proved_token_) {
+    // Going on would hand our file to whoever answers at that address.
+    return fail("a token is set but the server never asked for it; refusing to go on", true);
+  }
   self_ = flag->peer;
   peer_count_ = flag->peer_count;
   chunk_bytes_ = flag->chunk_bytes;

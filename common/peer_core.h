@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/auth.h"
 #include "common/chunk_store.h"
 #include "common/chunking.h"
 #include "common/exchange_model.h"
@@ -49,10 +50,16 @@ struct PeerProgress {
   uint64_t bytes_received = 0;
 };
 
+// The shared secret, when the server requires one (auth.h).
+struct PeerAuth {
+  std::string token;
+  NonceSource make_nonce = random_nonce;
+};
+
 class PeerCore {
  public:
   // `store` and `outbox` must outlive the core.
-  PeerCore(uint32_t window, ChunkStore& store, PeerOutbox& outbox);
+  PeerCore(uint32_t window, ChunkStore& store, PeerOutbox& outbox, PeerAuth auth = {});
 
   void on_frame(Frame frame);
   void on_stream_error(const std::string& what);
@@ -66,7 +73,7 @@ class PeerCore {
   uint32_t chunk_bytes() const { return chunk_bytes_; }
 
  private:
-  enum class Phase { kAwaitFlag, kAwaitRoster, kExchanging, kAwaitFinal, kFinished };
+  enum class Phase { kAwaitFlag, kAwaitAuthOk, kAwaitRoster, kExchanging, kAwaitFinal, kFinished };
 
   struct OpenRound {
     RoundPlan plan;
@@ -83,6 +90,8 @@ class PeerCore {
     uint32_t chunks_received = 0;
   };
 
+  void handle_challenge(const Frame& frame);
+  void handle_auth_ok(const Frame& frame);
   void handle_flag(const Frame& frame);
   void handle_roster(const Frame& frame);
   void handle_forward(const Frame& frame);
@@ -99,6 +108,10 @@ class PeerCore {
   std::string line(ClockUs clock_us, const std::string& event) const;
 
   uint32_t window_;
+  PeerAuth auth_;
+  Nonce server_nonce_{};
+  Nonce client_nonce_{};
+  bool server_proved_token_ = false;
   ChunkStore& store_;
   PeerOutbox& outbox_;
   Phase phase_ = Phase::kAwaitFlag;

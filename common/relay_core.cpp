@@ -28,13 +28,60 @@ ClockUs RelayCore::max_clock() const {
   return clocks_us_.empty() ? 0 : *std::max_element(clocks_us_.begin(), clocks_us_.end());
 }
 
+namespace {
+
+// Challenged connections cost a nonce each; a flood of them is cut off here.
+constexpr size_t kMaxAwaitingAuth = 64;
+
+}  // namespace
+
 void RelayCore::on_connect(ConnId conn) {
-  auto free_slot = std::find_if(peers_.begin(), peers_.end(),
-                                [](const PeerSlot& slot) { return slot.conn == 0; });
-  if (phase_ != Phase::kJoining || free_slot == peers_.end()) {
-    reject(conn, fmt::format("server full: all {} client slots are taken", settings_.max_clients));
+  if (!slot_open()) return reject_full(conn);
+  if (settings_.token.empty()) return admit(conn);
+  if (awaiting_auth_.size() >= kMaxAwaitingAuth) {
+    reject(conn, "too many connections are authenticating; try again later");
     return;
   }
+  Nonce nonce = settings_.make_nonce();
+  awaiting_auth_[conn] = nonce;
+  outbox_.send(conn, encode_challenge(nonce));
+}
+
+void RelayCore::handle_auth(ConnId conn, const Frame& frame) {
+  auto auth = decode_auth(frame);
+  if (!auth) {
+    return reject_unauthenticated(
+        conn,
+        fmt::format("authentication required: expected AUTH, got {}", frame_type_name(frame.type)));
+  }
+  const Nonce& server_nonce = awaiting_auth_.at(conn);
+  if (!proofs_equal(auth->proof, client_proof(settings_.token, server_nonce, auth->client_nonce))) {
+    return reject_unauthenticated(conn, "authentication failed: wrong token");
+  }
+  outbox_.send(conn,
+               encode_auth_ok(server_proof(settings_.token, auth->client_nonce, server_nonce)));
+  awaiting_auth_.erase(conn);
+  if (!slot_open()) return reject_full(conn);
+  admit(conn);
+}
+
+void RelayCore::reject_unauthenticated(ConnId conn, const std::string& why) {
+  awaiting_auth_.erase(conn);
+  reject(conn, why);
+}
+
+bool RelayCore::slot_open() const {
+  return phase_ == Phase::kJoining && joined_count() < peers_.size();
+}
+
+void RelayCore::reject_full(ConnId conn) {
+  reject(conn, fmt::format("server full: all {} client slots are taken", settings_.max_clients));
+}
+
+// Gives `conn` the lowest free slot; the caller checked slot_open().
+void RelayCore::admit(ConnId conn) {
+  auto free_slot = std::find_if(peers_.begin(), peers_.end(),
+                                [](const PeerSlot& slot) { return slot.conn == 0; });
   auto peer = static_cast<PeerIndex>(free_slot - peers_.begin());
   free_slot->conn = conn;
   peer_of_conn_[conn] = peer;
@@ -71,6 +118,7 @@ void RelayCore::reject(ConnId conn, const std::string& why) {
 }
 
 void RelayCore::on_frame(ConnId conn, Frame frame) {
+  if (awaiting_auth_.count(conn) && phase_ != Phase::kFinished) return handle_auth(conn, frame);
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end() || phase_ == Phase::kFinished) return;
   PeerIndex peer = found->second;
@@ -96,6 +144,7 @@ void RelayCore::on_frame(ConnId conn, Frame frame) {
 }
 
 void RelayCore::on_stream_error(ConnId conn, const std::string& what) {
+  if (awaiting_auth_.count(conn)) return reject_unauthenticated(conn, "protocol error: " + what);
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end()) {
     outbox_.close(conn);
@@ -105,6 +154,7 @@ void RelayCore::on_stream_error(ConnId conn, const std::string& what) {
 }
 
 void RelayCore::on_disconnect(ConnId conn) {
+  awaiting_auth_.erase(conn);
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end() || phase_ == Phase::kFinished) return;
   if (phase_ == Phase::kJoining) return release_slot(found->second, "disconnected");
@@ -112,6 +162,9 @@ void RelayCore::on_disconnect(ConnId conn) {
 }
 
 void RelayCore::on_handshake_deadline(ConnId conn) {
+  if (awaiting_auth_.count(conn)) {
+    return reject_unauthenticated(conn, "no AUTH before the handshake deadline");
+  }
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end() || phase_ != Phase::kJoining || peers_[found->second].file) {
     return;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/auth.h"
 #include "common/exchange_model.h"
 #include "common/messages.h"
 
@@ -31,6 +32,10 @@ struct RelaySettings {
   uint32_t chunk_bytes = 131072;
   std::vector<PeerCosts> costs;
   uint32_t rounds_in_flight_max = 8;
+  // When not empty, a newcomer must prove it knows this secret (auth.h)
+  // before it gets a slot.
+  std::string token;
+  NonceSource make_nonce = random_nonce;
 };
 
 struct RelayOutcome {
@@ -109,6 +114,11 @@ class RelayCore {
   };
 
   void reject(ConnId conn, const std::string& why);
+  bool slot_open() const;
+  void reject_full(ConnId conn);
+  void admit(ConnId conn);
+  void handle_auth(ConnId conn, const Frame& frame);
+  void reject_unauthenticated(ConnId conn, const std::string& why);
   void release_slot(PeerIndex peer, const std::string& why);
   size_t joined_count() const;
   void handle_announce(PeerIndex peer, const Frame& frame);
@@ -136,6 +146,7 @@ class RelayCore {
   Phase phase_ = Phase::kJoining;
   std::vector<PeerSlot> peers_;  // by ID, max_clients slots
   std::map<ConnId, PeerIndex> peer_of_conn_;
+  std::map<ConnId, Nonce> awaiting_auth_;  // challenged, no proof yet
   std::optional<ExchangeModel> model_;
   uint64_t rounds_total_ = 0;
   std::deque<RoundState> rounds_;  // rounds_.front() is the next to deliver

@@ -22,8 +22,10 @@ RelaySettings relay_settings(const Config& config) {
   uint64_t round_bytes = static_cast<uint64_t>(config.max_clients) * config.chunk_bytes;
   auto rounds_by_memory =
       static_cast<uint32_t>(std::max<uint64_t>(1, kMaxBufferedAnswerBytes / round_bytes));
-  return RelaySettings{config.max_clients, config.chunk_bytes, config.costs,
-                       std::min(config.window, rounds_by_memory)};
+  RelaySettings settings{config.max_clients, config.chunk_bytes, config.costs,
+                         std::min(config.window, rounds_by_memory)};
+  settings.token = config.token;
+  return settings;
 }
 
 double ms_of(ClockUs clock_us) {
@@ -64,7 +66,14 @@ void RelayServer::listen(const std::string& port_file) {
   fmt::print("listening on {}:{}\n", bound.address().to_string(), bound.port());
   std::fflush(stdout);
   if (!port_file.empty()) write_file_atomically(port_file, fmt::format("{}\n", bound.port()));
-  console_.say(fmt::format("waiting for {} clients", config_.max_clients));
+  if (!bound.address().is_loopback() && config_.token.empty()) {
+    console_.warn(
+        fmt::format("listening on {} without a token: anyone who can reach this port can take a "
+                    "client slot; set --token or CHUNKEX_TOKEN on the server and every client",
+                    bound.address().to_string()));
+  }
+  console_.say(fmt::format("waiting for {} clients{}", config_.max_clients,
+                           config_.token.empty() ? "" : " (token required)"));
   watch_signals();
   do_accept();
 }

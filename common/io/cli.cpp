@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <cstdlib>
 #include <iostream>
 
 namespace chunkex {
@@ -16,6 +17,9 @@ void add_config_flags(CLI::App& app, ConfigFlags& flags, const std::string& host
   app.add_option("--log-dir", flags.log_dir, "directory for the event logs");
   app.add_option("--window", flags.window, "rounds of requests a client keeps in flight")
       ->check(CLI::Range(1u, kMaxWindowRounds));
+  app.add_option("--token", flags.token,
+                 "shared secret the server and clients prove to each other (HMAC-SHA256); "
+                 "prefer the CHUNKEX_TOKEN environment variable, which ps does not show");
 }
 
 Config resolve_config(const ConfigFlags& flags) {
@@ -24,6 +28,11 @@ Config resolve_config(const ConfigFlags& flags) {
   if (flags.port) config.port = static_cast<uint16_t>(*flags.port);
   if (flags.log_dir) config.log_dir = *flags.log_dir;
   if (flags.window) config.window = *flags.window;
+  if (flags.token) {
+    config.token = *flags.token;
+  } else if (const char* token = std::getenv("CHUNKEX_TOKEN"); token && *token) {
+    config.token = token;
+  }
   validate_config(config, flags.config_path.empty() ? "built-in config" : flags.config_path);
   return config;
 }

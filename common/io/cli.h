@@ -19,6 +19,7 @@ struct ConfigFlags {
   std::optional<int> port;
   std::optional<std::string> log_dir;
   std::optional<uint32_t> window;
+  std::optional<std::string> token;
 };
 
 // `host_help` and `port_help` say what the address means to this program.
@@ -26,7 +27,8 @@ void add_config_flags(CLI::App& app, ConfigFlags& flags, const std::string& host
                       const std::string& port_help);
 
 // The config file (or the built-in defaults, which equal configs/default.json)
-// with the flags applied. Throws ConfigError.
+// with the flags applied; the token comes from --token, else CHUNKEX_TOKEN,
+// else the file. Throws ConfigError.
 Config resolve_config(const ConfigFlags& flags);
 
 // Runs `body` and turns the errors a user can cause into a message on stderr

@@ -28,9 +28,17 @@ void Console::say(const std::string& text) {
 }
 
 void Console::error(const std::string& text) {
+  to_stderr("error", text);
+}
+
+void Console::warn(const std::string& text) {
+  to_stderr("warning", text);
+}
+
+void Console::to_stderr(const std::string& kind, const std::string& text) {
   end_progress();
   std::fflush(stdout);
-  fmt::print(stderr, "{}error: {}\n", prefix_, text);
+  fmt::print(stderr, "{}{}: {}\n", prefix_, kind, text);
 }
 
 void Console::progress(const std::string& text) {

@@ -15,12 +15,15 @@ class Console {
   // A message on its own line (clears a progress line first).
   void say(const std::string& text);
   void error(const std::string& text);
+  void warn(const std::string& text);
   // Shows `text` as progress; on a non-terminal at most every few seconds.
   void progress(const std::string& text);
   void end_progress();
   std::chrono::milliseconds progress_period() const;
 
  private:
+  void to_stderr(const std::string& kind, const std::string& text);
+
   std::string prefix_;
   bool terminal_;
   bool progress_shown_ = false;

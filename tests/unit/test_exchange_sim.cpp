@@ -45,7 +45,16 @@ struct SimOptions {
   // Applied to every frame in flight, before it is delivered.
   std::function<void(size_t peer, Frame&)> tamper_to_server;
   std::function<void(size_t peer, Frame&)> tamper_to_peer;
+  // Shared secret of the relay and of every peer (empty: none).
+  std::string token;
 };
+
+RelaySettings relay_settings(size_t peers, const SimOptions& options) {
+  RelaySettings settings{static_cast<int>(peers), options.chunk_bytes, test::default_costs(peers),
+                         options.relay_window};
+  settings.token = options.token;
+  return settings;
+}
 
 ConnId conn_of(size_t peer) {
   return 10 + peer;
@@ -56,12 +65,11 @@ class Simulation {
   Simulation(std::vector<Bytes> own_files, SimOptions options)
       : options_(std::move(options)),
         files(std::move(own_files)),
-        relay(RelaySettings{static_cast<int>(files.size()), options_.chunk_bytes,
-                            test::default_costs(files.size()), options_.relay_window},
-              relay_out) {
+        relay(relay_settings(files.size(), options_), relay_out) {
     for (const Bytes& file : files) {
       auto peer = std::make_unique<Peer>(file);
-      peer->core = std::make_unique<PeerCore>(options_.peer_window, peer->store, peer->out);
+      peer->core = std::make_unique<PeerCore>(options_.peer_window, peer->store, peer->out,
+                                              PeerAuth{options_.token});
       peers.push_back(std::move(peer));
     }
     random_state_ = options_.order_seed;
@@ -553,6 +561,24 @@ TEST_CASE("a peer refuses FINAL clocks that differ from its model") {
   CHECK(contains(sim.peers[1]->out.outcome->failure, "final clocks"));
   REQUIRE(sim.peers[0]->out.outcome);
   CHECK(sim.peers[0]->out.outcome->success);
+}
+
+}  // namespace chunkex
+
+namespace chunkex {
+
+TEST_CASE("with a token the exchange completes and logs the same as without") {
+  std::vector<Bytes> files = seeded_files({3000, 1500, 1000, 0});
+  Simulation plain(files, SimOptions{});
+  plain.run();
+  check_success(plain);
+  SimOptions with_token;
+  with_token.token = "correct horse battery staple";
+  Simulation secured(files, with_token);
+  secured.run();
+  check_success(secured);
+  CHECK(secured.relay_out.log_lines == plain.relay_out.log_lines);
+  for (size_t i = 0; i < files.size(); ++i) CHECK(secured.peer_log(i) == plain.peer_log(i));
 }
 
 }  // namespace chunkex
