@@ -27,7 +27,8 @@ void PeerClient::start() {
   }
   console_.say(fmt::format("connected to {}:{}", config_.host, config_.port));
   started_at_ = last_progress_at_ = std::chrono::steady_clock::now();
-  connection_ = std::make_shared<FrameConnection>(std::move(socket), kMaxChunkBytes);
+  connection_ = std::make_shared<FrameConnection>(std::move(socket), kMaxChunkBytes,
+                                                  std::chrono::seconds(config_.idle_timeout_s));
   connection_->start(FrameConnection::Callbacks{
       [this](Frame frame) { on_frame(std::move(frame)); },
       [this](const std::string& what) { core_.on_stream_error(what); }, nullptr,
@@ -60,7 +61,13 @@ void PeerClient::schedule_progress() {
   progress_timer_.async_wait([this](const asio::error_code& ec) {
     if (ec || core_.finished()) return;
     show_progress();
-    schedule_progress();
+    // The server judges a silent peer after idle_timeout_s and tells everyone
+    // who it was; a client gives up on a silent server only after twice that,
+    // so the one that knows the culprit speaks first.
+    uint32_t limit_s = 2 * config_.idle_timeout_s;
+    auto silent_for = std::chrono::steady_clock::now() - connection_->last_read_at();
+    if (silent_for > std::chrono::seconds(limit_s)) core_.on_idle_deadline(limit_s);
+    if (!core_.finished()) schedule_progress();
   });
 }
 

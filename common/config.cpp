@@ -95,6 +95,8 @@ void apply_key(Config& config, const std::string& key, const json& value, const 
   } else if (key == "token") {
     if (!value.is_string()) ctx.fail(key, "must be a string (empty: no token)");
     config.token = value.get<std::string>();
+  } else if (key == "idle_timeout_s") {
+    config.idle_timeout_s = static_cast<uint32_t>(get_integer(value, key, 1, 86400, ctx));
   } else if (key == "handshake_timeout_s") {
     config.handshake_timeout_s = static_cast<uint32_t>(get_integer(value, key, 1, 3600, ctx));
   } else if (key == "costs_ms") {

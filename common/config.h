@@ -22,6 +22,10 @@ struct Config {
   uint32_t window = 128;  // rounds of requests a client keeps in flight
   // A connection that has not announced its file by then gives its slot back.
   uint32_t handshake_timeout_s = 10;
+  // During the exchange: peers that hold up a round this long are taken for
+  // dead (a client gives up on a silent server after twice this), and so is
+  // a socket that accepts no data for this long.
+  uint32_t idle_timeout_s = 60;
   // Shared secret proved by HMAC challenge-response (auth.h); empty: none.
   std::string token;
   std::vector<PeerCosts> costs = {{6000, 600}, {7000, 700}, {8000, 800}, {9000, 900}};

@@ -60,6 +60,11 @@ void PeerCore::on_disconnect() {
   fail("the server closed the connection", false);
 }
 
+void PeerCore::on_idle_deadline(uint32_t idle_s) {
+  if (!exchanging()) return;
+  fail(fmt::format("the server sent nothing for {} s", idle_s), true);
+}
+
 void PeerCore::on_shutdown(const std::string& why) {
   if (phase_ == Phase::kFinished) return;
   fail("stopped: " + why, true);

@@ -67,6 +67,11 @@ class PeerCore {
   void on_shutdown(const std::string& why);
 
   bool finished() const { return phase_ == Phase::kFinished; }
+  // True from ROSTER to FINAL, when the server must keep talking; before
+  // that the peer may wait as long as it takes the others to join.
+  bool exchanging() const { return phase_ == Phase::kExchanging || phase_ == Phase::kAwaitFinal; }
+  // The server sent nothing for the idle timeout.
+  void on_idle_deadline(uint32_t idle_s);
   std::optional<PeerIndex> self() const { return self_; }
   PeerProgress progress() const { return progress_; }
   // The largest chunk the server may send (for the frame decoder).

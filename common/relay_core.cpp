@@ -161,6 +161,42 @@ void RelayCore::on_disconnect(ConnId conn) {
   fail(fmt::format("client {} disconnected", peer_letter(found->second)), found->second);
 }
 
+// In lock step everyone falls silent when one peer stalls, so silence alone
+// does not name the culprit; what the oldest open round still waits for does.
+void RelayCore::on_stall(uint32_t stalled_s) {
+  if (phase_ != Phase::kExchanging && phase_ != Phase::kClosing) return;
+  std::vector<PeerIndex> culprits = peers_holding_up_exchange();
+  if (culprits.empty()) return;  // waiting on our own output, not on a peer
+  std::string names;
+  for (PeerIndex peer : culprits)
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", peer_letter(peer));
+  fail(fmt::format("client {} stalled the exchange: nothing needed from it came in {} s (round {})",
+                   names, stalled_s, next_deliver_round_),
+       culprits.front());
+}
+
+std::vector<PeerIndex> RelayCore::peers_holding_up_exchange() const {
+  std::vector<PeerIndex> culprits;
+  for (size_t p = 0; p < peers_.size(); ++p) {
+    auto peer = static_cast<PeerIndex>(p);
+    bool holding_up;
+    if (phase_ == Phase::kClosing) {
+      holding_up = !peers_[p].verified_owners;  // no DONE yet
+    } else if (rounds_.empty() || !rounds_.front().forwarded) {
+      holding_up = rounds_.empty() || !rounds_.front().request_seen[p];  // no request yet
+    } else {
+      const RoundState& front = rounds_.front();
+      holding_up = false;  // an answer it owes
+      for (size_t q = 0; q < peers_.size(); ++q) {
+        const PlannedRequest& request = front.plan.requests[q];
+        holding_up = holding_up || (!request.idle && request.target == peer && !front.answers[q]);
+      }
+    }
+    if (holding_up) culprits.push_back(peer);
+  }
+  return culprits;
+}
+
 void RelayCore::on_handshake_deadline(ConnId conn) {
   if (awaiting_auth_.count(conn)) {
     return reject_unauthenticated(conn, "no AUTH before the handshake deadline");

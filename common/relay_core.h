@@ -85,6 +85,9 @@ class RelayCore {
   void on_disconnect(ConnId conn);
   // The handshake deadline of `conn` passed (the transport keeps the time).
   void on_handshake_deadline(ConnId conn);
+  // No round was delivered for `stalled_s` seconds (the transport keeps the
+  // time): the peers the oldest open round waits for are stuck or gone.
+  void on_stall(uint32_t stalled_s);
   // Ctrl-C / SIGTERM.
   void on_shutdown(const std::string& why);
   // Output was written; rounds held back by output_backlogged() may go.
@@ -129,6 +132,7 @@ class RelayCore {
   RoundState* round_state(uint64_t round);
   void record_request(PeerIndex peer, uint64_t round, const PlannedRequest& sent, ClockUs clock_us);
   bool reached_last_round(PeerIndex peer) const;
+  std::vector<PeerIndex> peers_holding_up_exchange() const;
   void pump();
   bool forward_next_round();
   bool deliver_next_round();

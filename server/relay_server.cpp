@@ -92,7 +92,8 @@ void RelayServer::do_accept() {
 
 void RelayServer::add_connection(asio::ip::tcp::socket socket) {
   ConnId conn = next_conn_++;
-  auto connection = std::make_shared<FrameConnection>(std::move(socket), config_.chunk_bytes);
+  auto connection = std::make_shared<FrameConnection>(std::move(socket), config_.chunk_bytes,
+                                                      std::chrono::seconds(config_.idle_timeout_s));
   connections_[conn] = connection;
   connection->start(FrameConnection::Callbacks{
       [this, conn](Frame frame) { core_.on_frame(conn, std::move(frame)); },
@@ -168,6 +169,7 @@ void RelayServer::notice(std::string text) {
 
 void RelayServer::exchange_started() {
   started_at_ = std::chrono::steady_clock::now();
+  last_round_delivered_at_ = *started_at_;
   last_progress_at_ = *started_at_;
   schedule_progress();
 }
@@ -177,8 +179,20 @@ void RelayServer::schedule_progress() {
   progress_timer_.async_wait([this](const asio::error_code& ec) {
     if (ec || stopping_) return;
     show_progress();
-    schedule_progress();
+    check_stall();
+    if (!stopping_) schedule_progress();
   });
+}
+
+void RelayServer::check_stall() {
+  auto now = std::chrono::steady_clock::now();
+  uint64_t delivered = core_.progress().rounds_delivered;
+  if (delivered != last_delivered_round_) {
+    last_delivered_round_ = delivered;
+    last_round_delivered_at_ = now;
+  } else if (now - last_round_delivered_at_ > std::chrono::seconds(config_.idle_timeout_s)) {
+    core_.on_stall(config_.idle_timeout_s);
+  }
 }
 
 void RelayServer::show_progress() {

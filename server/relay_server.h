@@ -46,6 +46,7 @@ class RelayServer : public RelayOutbox {
   void watch_signals();
   void schedule_progress();
   void show_progress();
+  void check_stall();
   void print_summary(const RelayOutcome& outcome, double wall_seconds);
   void write_summary(const RelayOutcome& outcome, double wall_seconds);
   void stop_when_flushed();
@@ -69,6 +70,8 @@ class RelayServer : public RelayOutbox {
   std::optional<std::chrono::steady_clock::time_point> started_at_;
   std::chrono::steady_clock::time_point last_progress_at_{};
   std::vector<uint64_t> last_progress_bytes_;  // by peer
+  uint64_t last_delivered_round_ = 0;
+  std::chrono::steady_clock::time_point last_round_delivered_at_{};
   bool stopping_ = false;
   int signal_exit_code_ = 0;
   int exit_code_ = 1;

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -48,6 +49,9 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
   // Keeping them on the heap lets freed buffers be reused.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  // sendfile(2) to a socket the other side closed raises SIGPIPE, which would
+  // kill the process before it could say why; the error return is enough.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     return body();
   } catch (const ConfigError& error) {

@@ -3,6 +3,8 @@
 #include <sys/sendfile.h>
 
 #include <cerrno>
+
+#include <fmt/format.h>
 #include <cstring>
 
 namespace chunkex {
@@ -19,9 +21,12 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 
 }  // namespace
 
-FrameConnection::FrameConnection(asio::ip::tcp::socket socket, uint32_t chunk_bytes_max)
+FrameConnection::FrameConnection(asio::ip::tcp::socket socket, uint32_t chunk_bytes_max,
+                                 std::chrono::seconds stall_timeout)
     : socket_(std::move(socket)),
       linger_timer_(socket_.get_executor()),
+      stall_timer_(socket_.get_executor()),
+      stall_timeout_(stall_timeout),
       decoder_(chunk_bytes_max),
       read_buffer_(kReadBufferBytes) {
   asio::error_code ignored;
@@ -57,6 +62,7 @@ void FrameConnection::do_read() {
 
 void FrameConnection::deliver(size_t bytes, bool direct) {
   bytes_read_ += bytes;
+  last_read_at_ = std::chrono::steady_clock::now();
   std::vector<Frame> frames;
   bool ok = true;
   if (direct) {
@@ -117,6 +123,7 @@ void FrameConnection::do_write() {
     add(chunk_queue_[chunk_in_flight_++]);
     if (chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0) break;
   }
+  watch_for_stall();
   auto self(shared_from_this());
   asio::async_write(socket_, buffers, [this, self](const asio::error_code& ec, size_t bytes) {
     if (closed_) return;
@@ -153,6 +160,7 @@ void FrameConnection::send_file_data() {
                               : std::string("sendfile: ") + std::strerror(errno));
     }
   }
+  stall_timer_.cancel();
   for (; control_in_flight_ > 0; --control_in_flight_) pop_written(control_queue_);
   for (; chunk_in_flight_ > 0; --chunk_in_flight_) pop_written(chunk_queue_);
   do_write();
@@ -183,6 +191,16 @@ void FrameConnection::half_close() {
   });
 }
 
+// Re-armed at every write; fires only if one write (or its file data) takes
+// longer than stall_timeout_, i.e. the other side stopped reading.
+void FrameConnection::watch_for_stall() {
+  auto self(shared_from_this());
+  stall_timer_.expires_after(stall_timeout_);
+  stall_timer_.async_wait([this, self](const asio::error_code& ec) {
+    if (!ec) finish(fmt::format("the other side read nothing for {} s", stall_timeout_.count()));
+  });
+}
+
 void FrameConnection::close_now() {
   finish("closed locally");
 }
@@ -191,6 +209,7 @@ void FrameConnection::finish(const std::string& why) {
   if (closed_) return;
   closed_ = true;
   linger_timer_.cancel();
+  stall_timer_.cancel();
   asio::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -30,7 +30,10 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
     std::function<void(const std::string&)> on_closed;
   };
 
-  FrameConnection(asio::ip::tcp::socket socket, uint32_t chunk_bytes_max);
+  // A write that makes no progress for `stall_timeout` closes the connection
+  // (the other side stopped reading).
+  FrameConnection(asio::ip::tcp::socket socket, uint32_t chunk_bytes_max,
+                  std::chrono::seconds stall_timeout);
 
   void start(Callbacks callbacks);
   void send(Frame frame);
@@ -49,6 +52,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   // Payload bytes queued and not yet written (file data not counted: it is
   // read from disk only as the socket takes it).
   uint64_t queued_bytes() const { return queued_bytes_; }
+  std::chrono::steady_clock::time_point last_read_at() const { return last_read_at_; }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -72,10 +76,14 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   void send_file_data();
   void pop_written(std::deque<Outgoing>& queue);
   void half_close();
+  void watch_for_stall();
   void finish(const std::string& why);
 
   asio::ip::tcp::socket socket_;
   asio::steady_timer linger_timer_;
+  asio::steady_timer stall_timer_;
+  std::chrono::seconds stall_timeout_;
+  std::chrono::steady_clock::time_point last_read_at_ = std::chrono::steady_clock::now();
   FrameDecoder decoder_;
   Callbacks callbacks_;
   std::vector<uint8_t> read_buffer_;

@@ -740,3 +740,35 @@ TEST_CASE("shutdown tells every peer and closes every connection") {
 }
 
 }  // namespace chunkex
+
+namespace chunkex {
+
+TEST_CASE("a stall names the peers the oldest open round waits for") {
+  Harness h;
+  h.join_all();
+  h.play_round();
+  RoundPlan plan = h.model.plan_next_round();
+  SUBCASE("a missing request") {
+    for (size_t q : {0, 1, 3}) h.send_request(plan, q);
+    h.relay.on_stall(60);
+    h.check_failed_naming("client C");
+    CHECK(contains(h.out.outcome->failure, "stalled the exchange"));
+    CHECK(contains(h.out.outcome->failure, "round 1"));
+  }
+  SUBCASE("a missing answer blames the target that owes it") {
+    h.send_requests(plan);
+    for (size_t q = 0; q < h.peer_count(); ++q) {
+      if (plan.requests[q].target != 2) h.send_answer(plan, q);
+    }
+    h.relay.on_stall(60);
+    h.check_failed_naming("client C");
+  }
+  SUBCASE("no request at all for the next round names everyone") {
+    h.send_requests(plan);
+    h.send_answers(plan);
+    h.relay.on_stall(60);
+    h.check_failed_naming("client A, B, C, D stalled");
+  }
+}
+
+}  // namespace chunkex
