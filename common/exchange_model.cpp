@@ -80,6 +80,14 @@ void ExchangeModel::apply_clocks(RoundPlan& plan) {
   plan.clocks_after_us = c;
 }
 
+uint64_t ExchangeModel::rounds_lower_bound() const {
+  uint64_t all = 0;
+  for (uint32_t count : chunk_counts_) all += count;
+  uint64_t most = 0;
+  for (uint32_t own : chunk_counts_) most = std::max<uint64_t>(most, all - own);
+  return most;
+}
+
 uint64_t ExchangeModel::rounds_total() const {
   ExchangeModel copy = *this;
   while (!copy.finished()) copy.plan_next_round();

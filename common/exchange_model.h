@@ -56,9 +56,13 @@ class ExchangeModel {
   const std::vector<uint32_t>& chunk_counts() const { return chunk_counts_; }
 
   // Rounds that move at least one chunk, from round 0 to the end: 11721 for
-  // the default workload; the final all-IDLE round is not counted. Computed on
-  // a copy; the model itself does not move.
+  // the default workload; the final all-IDLE round is not counted. Steps a
+  // copy through every round, so it costs as much as the exchange has rounds:
+  // never call it on sizes a peer announced (use rounds_lower_bound()).
   uint64_t rounds_total() const;
+  // A peer receives at most one chunk a round, so the exchange takes at least
+  // as many rounds as the most any peer needs (exactly that for equal files).
+  uint64_t rounds_lower_bound() const;
 
  private:
   void apply_clocks(RoundPlan& plan);

@@ -246,14 +246,16 @@ void RelayCore::start_exchange() {
                                     layout.chunk_count(), to_hex(file.sha256))));
   }
   model_.emplace(chunk_counts, roster.costs);
-  rounds_total_ = model_->rounds_total();
+  // A bound, not a replay of the whole exchange: announced sizes come from
+  // the peers, and replaying 2^32-chunk files would freeze the event loop.
+  rounds_total_ = model_->rounds_lower_bound();
   clocks_us_.assign(peers_.size(), 0);
   phase_ = Phase::kExchanging;
   Frame roster_frame = encode(roster);
   for (const PeerSlot& slot : peers_) outbox_.send(slot.conn, roster_frame);
-  outbox_.log(line(0, fmt::format("start exchange: {} clients, {}-byte chunks, {} rounds",
+  outbox_.log(line(0, fmt::format("start exchange: {} clients, {}-byte chunks, at least {} rounds",
                                   peers_.size(), settings_.chunk_bytes, rounds_total_)));
-  outbox_.notice(fmt::format("exchange started: {} rounds", rounds_total_));
+  outbox_.notice(fmt::format("exchange started: at least {} rounds", rounds_total_));
   outbox_.exchange_started();
 }
 
@@ -485,7 +487,7 @@ void RelayCore::maybe_finish() {
   if (!everyone_done) return;
   RelayOutcome outcome;
   outcome.success = true;
-  outcome.rounds = rounds_total_;
+  outcome.rounds = next_deliver_round_ - 1;  // the last, all-IDLE round moved nothing
   outcome.final_clocks_us = clocks_us_;
   outcome.rejected_connections = rejections_.size();
   for (const PeerSlot& slot : peers_) {

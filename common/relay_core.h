@@ -67,7 +67,7 @@ class RelayOutbox {
 
 struct RelayProgress {
   uint64_t rounds_delivered = 0;
-  uint64_t rounds_total = 0;
+  uint64_t rounds_total = 0;              // a lower bound: exact for equal files
   std::vector<uint64_t> chunks_received;  // by peer
   std::vector<uint64_t> chunks_needed;    // by peer
   std::vector<uint64_t> bytes_received;   // by peer: chunk data delivered to it

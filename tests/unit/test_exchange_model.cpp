@@ -231,3 +231,18 @@ TEST_CASE("N=2 and N=5 with equal files add one full round trip per round") {
 }
 
 }  // namespace chunkex
+
+namespace chunkex {
+
+TEST_CASE("the lower bound on rounds is exact for equal files and cheap for huge ones") {
+  std::vector<PeerCosts> costs(4, PeerCosts{1000, 100});
+  CHECK(ExchangeModel({3907, 3907, 3907, 3907}, costs).rounds_lower_bound() == 11721);
+  ExchangeModel unequal({8, 3, 1, 0}, costs);
+  CHECK(unequal.rounds_lower_bound() <= unequal.rounds_total());
+  CHECK(unequal.rounds_lower_bound() == 12);
+  // 2^32 - 1 chunks each: computed without stepping 3 x 2^32 rounds.
+  ExchangeModel huge({UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX}, costs);
+  CHECK(huge.rounds_lower_bound() == 3ull * UINT32_MAX);
+}
+
+}  // namespace chunkex
