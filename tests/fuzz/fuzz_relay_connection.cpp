@@ -11,6 +11,8 @@
 //            bits 4-5  the relay's rounds_in_flight_max (kRelayWindows)
 //            bits 6-7  the peers' window (kPeerWindows)
 //   bytes 1-2          file sizes of connections 1..4, one nibble each (kSizes)
+//   byte 3   bit 0     the server requires a token (CHALLENGE / AUTH / AUTH_OK first)
+//            bit 1     (honest) the fuzzed connection's peer has the wrong token
 //   then operations, one byte each: low nibble the kind (Op), high nibble
 //   picks the connection; some kinds read argument bytes after it.
 //
@@ -19,9 +21,10 @@
 // When the operations are done, every queued frame is delivered until nothing
 // moves. Checked throughout: no send or close to ConnId 0 or to a connection
 // the relay never heard of, nothing sent after a close, finished() once and
-// nothing sent after it except the refusal of a newcomer, every connection
-// closed when the relay finishes, every frame the relay sends is one a peer's
-// decoder accepts. In honest mode with nothing injected: the exchange
+// nothing sent after it to a connection that held a slot, every such
+// connection closed when the relay finishes, every frame the relay sends is
+// one a peer's decoder accepts; with a token, no AUTH_OK without a valid AUTH
+// and no slot (FLAG) without AUTH_OK. In honest mode with nothing injected: the exchange
 // succeeds, every file arrives byte for byte, clocks match the model, and the
 // logs equal those of a plain round-robin run with the default windows.
 #include <array>
@@ -34,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "common/auth.h"
 #include "common/bytes.h"
 #include "common/chunking.h"
 #include "common/exchange_model.h"
@@ -53,20 +57,14 @@ constexpr uint64_t kSizes[16] = {0,   1,   2,   63,  64,  65,  100, 127,
                                  128, 129, 191, 192, 200, 255, 256, 300};
 constexpr uint32_t kRelayWindows[4] = {1, 2, 8, 32};
 constexpr uint32_t kPeerWindows[4] = {1, 2, 8, 128};
-constexpr size_t kMaxConnections = 16;
+constexpr size_t kMaxConnections = 80;  // past the relay's limit of 64 authenticating
+const std::string kToken = "fuzz-token";
 constexpr size_t kMaxDrainSteps = 1'000'000;  // far above any exchange of these files
 
-// KNOWN ISSUE (tests/fuzz/crashes/relay-announce-huge-file-hang): an ANNOUNCE
-// of up to 2^32 - 1 chunks is accepted, and RelayCore::start_exchange then
-// steps ExchangeModel::rounds_total() through billions of rounds; the server
-// hangs. Until that is fixed such announcements are dropped before they reach
-// the relay, so the CI run reports new findings only. Set
-// CHUNKEX_FUZZ_KNOWN_ISSUES=1 to let them through.
-constexpr uint64_t kMaxAnnouncedChunks = 4096;
-
-bool known_issues_enabled() {
+// CHUNKEX_FUZZ_VERBOSE=1: print the relay's log and outcome (for triage).
+bool verbose() {
   static const bool enabled = [] {
-    const char* value = std::getenv("CHUNKEX_FUZZ_KNOWN_ISSUES");
+    const char* value = std::getenv("CHUNKEX_FUZZ_VERBOSE");
     return value != nullptr && std::string(value) == "1";
   }();
   return enabled;
@@ -76,8 +74,8 @@ std::vector<PeerCosts> default_costs() {
   return {{6000, 600}, {7000, 700}, {8000, 800}, {9000, 900}};
 }
 
-Bytes file_of(uint64_t size, ConnId conn) {
-  return pseudo_random_bytes(size, 0x5eed0000 + conn);
+Bytes file_of(uint64_t size, uint64_t seed) {
+  return pseudo_random_bytes(size, 0x5eed0000 + seed);
 }
 
 enum Op : uint8_t {
@@ -95,8 +93,8 @@ enum Op : uint8_t {
   kBacklog = 11,      // output_backlogged() = high nibble bit 0; drained when false
   kDrained = 12,      // on_output_drained()
   kTamperToPeer = 13, // u8 position, u8 xor: flip bits of the next relay -> peer frame
-  kShutdown = 14,     // high nibble 15: on_shutdown (Ctrl-C); otherwise a step both ways
-  kStructured = 15,   // u8 kind, fields: a plausible ANNOUNCE/REQUEST/IDLE/CHUNK_DATA/DONE/ERROR
+  kShutdown = 14,     // high nibble 15: on_shutdown (Ctrl-C); 14: on_stall; otherwise a step both ways
+  kStructured = 15,   // u8 kind, fields: a plausible ANNOUNCE/REQUEST/IDLE/CHUNK_DATA/DONE/ERROR/AUTH
 };
 
 struct Options {
@@ -106,7 +104,35 @@ struct Options {
   uint32_t relay_window = 8;
   uint32_t peer_window = 8;
   std::array<uint64_t, kClients> sizes{};
+  std::array<uint64_t, kClients> seeds{1, 2, 3, 4};  // of the first four files' bytes
+  bool token = false;
+  bool wrong_token = false;
 };
+
+// Nonces that differ per call and repeat from run to run.
+NonceSource counting_nonces(uint8_t tag) {
+  auto counter = std::make_shared<uint64_t>(0);
+  return [counter, tag] {
+    Nonce nonce{};
+    nonce[0] = tag;
+    store_big_endian<uint64_t>(nonce.data() + 1, ++*counter);
+    return nonce;
+  };
+}
+
+// Field by field: RelaySettings gains fields (authentication) whose defaults suit here.
+RelaySettings relay_settings(const Options& options) {
+  RelaySettings settings;
+  settings.max_clients = kClients;
+  settings.chunk_bytes = kChunkBytes;
+  settings.costs = default_costs();
+  settings.rounds_in_flight_max = options.relay_window;
+  if (options.token) {
+    settings.token = kToken;
+    settings.make_nonce = counting_nonces(0x5e);
+  }
+  return settings;
+}
 
 struct Logs {
   std::vector<std::string> relay;
@@ -116,7 +142,8 @@ struct Logs {
 class Harness : public RelayOutbox {
  public:
   struct Peer {
-    Peer(Bytes file, uint32_t window) : store(std::move(file)), out(store), core(window, store, out) {}
+    Peer(Bytes file, uint32_t window, PeerAuth auth)
+        : store(std::move(file)), out(store), core(window, store, out, std::move(auth)) {}
     FuzzChunkStore store;
     FuzzPeerOutbox out;
     PeerCore core;
@@ -134,23 +161,33 @@ class Harness : public RelayOutbox {
     bool stream_failed = false;
     bool disconnected = false;
     bool deadline_fired = false;
+    std::optional<Nonce> server_nonce;  // from the CHALLENGE it was sent
+    bool auth_seen = false;             // it sent an AUTH (the relay reads only the first)
+    bool sent_valid_auth = false;
+    Nonce client_nonce{};
+    bool auth_ok_sent = false;
+    bool flagged = false;  // it was given a slot
+    std::optional<PeerIndex> slot;
+    size_t index = 0;  // in conns_
     // The transport reads from a connection until it closes it.
     bool readable() const { return !closed_by_relay && !stream_failed && !disconnected; }
   };
 
   explicit Harness(const Options& options)
       : options_(options),
-        relay_(RelaySettings{kClients, kChunkBytes, default_costs(), options.relay_window}, *this) {}
+        relay_(relay_settings(options), *this) {}
 
   void run(FuzzInput& input) {
     for (int i = 0; i < kClients; ++i) {
       connect(!options_.honest || static_cast<size_t>(i) == options_.fuzzed,
-              options_.sizes[static_cast<size_t>(i)]);
+              options_.sizes[static_cast<size_t>(i)], options_.seeds[static_cast<size_t>(i)]);
     }
+    if (options_.wrong_token) perturbed_ = true;
     if (!options_.honest && options_.announce) {
       for (int i = 0; i < kClients; ++i) {
         Conn& conn = *conns_[static_cast<size_t>(i)];
-        Bytes file = file_of(options_.sizes[static_cast<size_t>(i)], conn.id);
+        if (conn.server_nonce) send_frame(conn, valid_auth(conn, Nonce{}));
+        Bytes file = file_of(options_.sizes[static_cast<size_t>(i)], options_.seeds[static_cast<size_t>(i)]);
         send_frame(conn, encode_announce(FileAnnouncement{file.size(), sha256_of(file)}));
       }
     }
@@ -158,19 +195,60 @@ class Harness : public RelayOutbox {
     backlog_ = false;
     relay_.on_output_drained();
     drain();
+    if (verbose()) print();
     check_end();
     // The server goes away: every connection still open is reported closed.
     for (auto& conn : conns_) disconnect(*conn);
     check_progress();
   }
 
+  // IDs go in the order connections authenticate (in the order they connect
+  // without a token): the connection holding each slot, in an honest run
+  // where nobody left.
+  std::vector<const Conn*> slot_holders() const {
+    std::vector<const Conn*> holders(kClients, nullptr);
+    for (const auto& conn : conns_) {
+      if (!conn->slot) continue;
+      FUZZ_CHECK(!holders[*conn->slot]);  // nobody left, so nobody took a slot twice
+      holders[*conn->slot] = conn.get();
+    }
+    for (const Conn* holder : holders) FUZZ_CHECK(holder && holder->peer);
+    return holders;
+  }
+
+  // A plain run of the same files with the same IDs: the first four
+  // connections' files, reordered by the slot each got.
+  Options reference_options() const {
+    Options plain = options_;
+    plain.relay_window = 8;
+    plain.peer_window = 8;
+    std::vector<const Conn*> holders = slot_holders();
+    for (size_t p = 0; p < kClients; ++p) {
+      FUZZ_CHECK(holders[p]->index < kClients);  // no newcomer took part
+      plain.sizes[p] = options_.sizes[holders[p]->index];
+      plain.seeds[p] = options_.seeds[holders[p]->index];
+    }
+    return plain;
+  }
+
   Logs logs() const {
     Logs logs{relay_log_, {}};
-    for (size_t i = 0; i < kClients && i < conns_.size(); ++i) {
-      logs.peers.push_back(conns_[i]->peer ? conns_[i]->peer->out.log_lines
-                                           : std::vector<std::string>{});
-    }
+    for (const Conn* holder : slot_holders()) logs.peers.push_back(holder->peer->out.log_lines);
     return logs;
+  }
+
+  void print() const {
+    for (const std::string& line : relay_log_) std::fprintf(stderr, "relay log: %s\n", line.c_str());
+    std::fprintf(stderr, "relay: %s%s; perturbed %d\n",
+                 !outcome_ ? "not finished" : outcome_->success ? "success" : "failed: ",
+                 outcome_ ? outcome_->failure.c_str() : "", perturbed_ ? 1 : 0);
+    for (const auto& conn : conns_) {
+      if (!conn->peer || !conn->peer->out.outcome) continue;
+      const PeerOutcome& outcome = *conn->peer->out.outcome;
+      std::fprintf(stderr, "peer on connection %llu: %s%s\n",
+                   static_cast<unsigned long long>(conn->id), outcome.success ? "success" : "failed: ",
+                   outcome.failure.c_str());
+    }
   }
 
   bool perturbed() const { return perturbed_; }
@@ -179,9 +257,10 @@ class Harness : public RelayOutbox {
   // RelayOutbox
   void send(ConnId id, Frame frame) override {
     Conn& conn = known(id);
-    FUZZ_CHECK(!conn.closed_by_relay);             // nothing after a close
-    if (finished_) FUZZ_CHECK(id == connecting_);  // after finished: only refusing a newcomer
+    FUZZ_CHECK(!conn.closed_by_relay);       // nothing after a close
+    if (finished_) FUZZ_CHECK(!conn.flagged);  // after finished: only refusing strangers
     check_server_frame(frame);
+    check_handshake(conn, frame);
     if (conn.disconnected) {
       // Only while its disconnect is being reported (the transport drops it).
       FUZZ_CHECK(id == disconnecting_);
@@ -192,7 +271,7 @@ class Harness : public RelayOutbox {
   void close(ConnId id) override {
     Conn& conn = known(id);
     FUZZ_CHECK(!conn.closed_by_relay);  // closed once
-    if (finished_) FUZZ_CHECK(id == connecting_);
+    if (finished_) FUZZ_CHECK(!conn.flagged);
     if (conn.disconnected) FUZZ_CHECK(id == disconnecting_);
     conn.closed_by_relay = true;
     if (conn.peer && !conn.disconnected) conn.to_peer.push_back(std::nullopt);
@@ -211,8 +290,12 @@ class Harness : public RelayOutbox {
     FUZZ_CHECK(!finished_);  // at most once
     finished_ = true;
     outcome_ = outcome;
-    // Nothing is left waiting: every connection is closed or gone.
-    for (const auto& conn : conns_) FUZZ_CHECK(conn->closed_by_relay || conn->disconnected);
+    // Nothing is left waiting: every connection is closed or gone, except
+    // strangers still authenticating (the server's stop closes those).
+    for (const auto& conn : conns_) {
+      FUZZ_CHECK(conn->closed_by_relay || conn->disconnected ||
+                 (options_.token && !conn->flagged && !conn->auth_ok_sent));
+    }
     if (outcome.success) {
       FUZZ_CHECK(started_);
       FUZZ_CHECK(outcome.final_clocks_us.size() == kClients);
@@ -240,6 +323,7 @@ class Harness : public RelayOutbox {
       case FrameType::kIdle:
       case FrameType::kChunkData:
       case FrameType::kDone:
+      case FrameType::kAuth:
         FUZZ_CHECK(false && "the relay sent a peer-to-server frame type");
         break;
       case FrameType::kFlag: {
@@ -274,24 +358,66 @@ class Harness : public RelayOutbox {
       case FrameType::kError:
         FUZZ_CHECK(frame.payload.size() <= kMaxErrorTextBytes);
         break;
+      case FrameType::kChallenge:
+        FUZZ_CHECK(decode_challenge(frame).has_value());
+        break;
+      case FrameType::kAuthOk:
+        FUZZ_CHECK(decode_auth_ok(frame).has_value());
+        break;
       default:
-        break;  // frame types added later (authentication) are not checked here
+        break;  // frame types added later are not checked here
     }
   }
 
-  void connect(bool fuzzable, uint64_t size) {
+  // The handshake in order: CHALLENGE once (only with a token), AUTH_OK only
+  // for a valid AUTH and carrying the server's proof, FLAG only after AUTH_OK.
+  void check_handshake(Conn& conn, const Frame& frame) {
+    switch (frame.type) {
+      case FrameType::kChallenge:
+        FUZZ_CHECK(options_.token && !conn.server_nonce && !conn.flagged);
+        conn.server_nonce = decode_challenge(frame);
+        break;
+      case FrameType::kAuthOk: {
+        FUZZ_CHECK(options_.token && conn.server_nonce && conn.sent_valid_auth);
+        FUZZ_CHECK(!conn.auth_ok_sent && !conn.flagged);
+        conn.auth_ok_sent = true;
+        auto proof = decode_auth_ok(frame);
+        FUZZ_CHECK(proof && *proof == server_proof(kToken, conn.client_nonce, *conn.server_nonce));
+        break;
+      }
+      case FrameType::kFlag:
+        FUZZ_CHECK(!conn.flagged);
+        if (options_.token) FUZZ_CHECK(conn.auth_ok_sent);
+        conn.flagged = true;
+        conn.slot = decode_flag(frame)->peer;
+        break;
+      default:
+        break;
+    }
+  }
+
+  Frame valid_auth(const Conn& conn, const Nonce& client_nonce) const {
+    Nonce server_nonce = conn.server_nonce.value_or(Nonce{});
+    return encode(AuthMessage{client_nonce, client_proof(kToken, server_nonce, client_nonce)});
+  }
+
+  void connect(bool fuzzable, uint64_t size, uint64_t seed) {
     if (conns_.size() >= kMaxConnections) return;
     auto conn = std::make_unique<Conn>();
     conn->id = conns_.size() + 1;
+    conn->index = conns_.size();
     conn->fuzzable = fuzzable;
     if (options_.honest) {
-      conn->peer = std::make_unique<Peer>(file_of(size, conn->id), options_.peer_window);
+      PeerAuth auth;
+      if (options_.token) {
+        auth.token = options_.wrong_token && fuzzable ? "wrong-token" : kToken;
+        auth.make_nonce = counting_nonces(static_cast<uint8_t>(conn->id));
+      }
+      conn->peer = std::make_unique<Peer>(file_of(size, seed), options_.peer_window, auth);
     }
     ConnId id = conn->id;
     conns_.push_back(std::move(conn));
-    connecting_ = id;
     relay_.on_connect(id);
-    connecting_ = 0;
   }
 
   void disconnect(Conn& conn) {
@@ -319,14 +445,13 @@ class Harness : public RelayOutbox {
   }
 
   void receive_frame(Conn& conn, Frame frame) {
-    if (frame.type == FrameType::kAnnounce && !known_issues_enabled()) {
-      auto announce = decode_announce(frame);
-      if (announce) {
-        uint64_t chunks = FileLayout{announce->size_bytes, kChunkBytes}.chunk_count();
-        if (chunks > kMaxAnnouncedChunks && chunks <= UINT32_MAX) {
-          perturbed_ = true;
-          return;
-        }
+    if (frame.type == FrameType::kAuth && !conn.auth_seen) {
+      conn.auth_seen = true;
+      auto auth = decode_auth(frame);
+      if (auth && options_.token && conn.server_nonce) {
+        conn.client_nonce = auth->client_nonce;
+        conn.sent_valid_auth =
+            auth->proof == client_proof(kToken, *conn.server_nonce, auth->client_nonce);
       }
     }
     relay_.on_frame(conn.id, std::move(frame));
@@ -470,7 +595,7 @@ class Harness : public RelayOutbox {
       }
       case kConnectNew:
         new_connections_ = true;
-        connect(true, kSizes[select]);
+        connect(true, kSizes[select], conns_.size() + 1);
         break;
       case kDeadline: {
         Conn& conn = any_conn(select);
@@ -506,23 +631,28 @@ class Harness : public RelayOutbox {
         if (select == 0x0f) {
           perturbed_ = true;
           relay_.on_shutdown("fuzz");
+        } else if (select == 0x0e) {
+          perturbed_ = true;
+          relay_.on_stall(30);
         } else {
           Conn& conn = any_conn(select);
           deliver_to_peer(conn);
           deliver_to_relay(conn);
         }
         break;
-      case kStructured:
+      case kStructured: {
         perturbed_ = true;
-        send_frame(fuzz_conn(select), structured_frame(input));
+        Conn& conn = fuzz_conn(select);
+        send_frame(conn, structured_frame(conn, input));
         break;
+      }
     }
   }
 
   // Frames with the right shape and small field values, so that the schedule's
   // exact requests (clocks are multiples of 100 us here) are within reach.
-  static Frame structured_frame(FuzzInput& input) {
-    switch (input.u8() % 6) {
+  Frame structured_frame(const Conn& conn, FuzzInput& input) const {
+    switch (input.u8() % 7) {
       case 0: {
         uint8_t choice = input.u8();
         uint64_t size = kSizes[choice & 0x0f];
@@ -558,9 +688,17 @@ class Harness : public RelayOutbox {
         for (size_t i = 0; i < count; ++i) done.verified_owners.push_back(input.u8() % (kClients + 1));
         return encode(done);
       }
-      default: {
+      case 5: {
         ByteView text = input.bytes(input.u8() % 32);
         return encode_error(std::string(text.begin(), text.end()));
+      }
+      default: {  // AUTH: the right proof for this connection, or a flipped one
+        uint8_t choice = input.u8();
+        Nonce client_nonce{};
+        client_nonce.fill(choice);
+        Frame frame = valid_auth(conn, client_nonce);
+        if (choice & 1) frame.payload.back() ^= 1;
+        return frame;
       }
     }
   }
@@ -577,10 +715,11 @@ class Harness : public RelayOutbox {
         FUZZ_CHECK(sha256_of(file.data) == peer.roster->files[owner].sha256);
       }
     }
-    // The relay succeeded: every honest peer that saw it through succeeded too.
+    // The relay succeeded: every honest peer that took part (it was sent the
+    // ROSTER) and that nothing was injected into succeeded too.
     if (honest && outcome_ && outcome_->success) {
       for (const auto& conn : conns_) {
-        if (!conn->peer || conn->fuzzable || conn->peer->gone) continue;
+        if (!conn->peer || conn->fuzzable || conn->peer->gone || !conn->peer->roster) continue;
         FUZZ_CHECK(conn->peer->out.outcome && conn->peer->out.outcome->success);
       }
     }
@@ -589,8 +728,10 @@ class Harness : public RelayOutbox {
     // Honest peers, nothing injected: whatever the delivery order and
     // windows, the exchange completes and every file arrives intact.
     FUZZ_CHECK(outcome_ && outcome_->success);
+    std::vector<const Conn*> holders = slot_holders();
     std::vector<uint32_t> chunk_counts;
-    for (uint64_t size : options_.sizes) {
+    for (const Conn* holder : holders) {
+      uint64_t size = holder->peer->store.own().size();
       chunk_counts.push_back(static_cast<uint32_t>(FileLayout{size, kChunkBytes}.chunk_count()));
     }
     ExchangeModel model(chunk_counts, default_costs());
@@ -598,7 +739,7 @@ class Harness : public RelayOutbox {
     while (!model.finished()) model.plan_next_round();
     FUZZ_CHECK(outcome_->final_clocks_us == model.clocks_us());
     for (size_t i = 0; i < kClients; ++i) {
-      const Peer& peer = *conns_[i]->peer;
+      const Peer& peer = *holders[i]->peer;
       FUZZ_CHECK(peer.out.outcome && peer.out.outcome->success);
       FUZZ_CHECK(peer.out.outcome->final_clocks_us == model.clocks_us());
       FUZZ_CHECK(peer.store.opened_as == i);
@@ -607,7 +748,7 @@ class Harness : public RelayOutbox {
         if (owner == i) continue;
         auto found = peer.store.received.find(static_cast<PeerIndex>(owner));
         FUZZ_CHECK(found != peer.store.received.end() && found->second.committed);
-        FUZZ_CHECK(same_bytes(found->second.data, conns_[owner]->peer->store.own()));
+        FUZZ_CHECK(same_bytes(found->second.data, holders[owner]->peer->store.own()));
       }
     }
   }
@@ -628,7 +769,6 @@ class Harness : public RelayOutbox {
   RelayCore relay_;
   std::vector<std::unique_ptr<Conn>> conns_;  // conns_[id - 1]
   std::vector<std::string> relay_log_;
-  ConnId connecting_ = 0;     // inside on_connect(connecting_)
   ConnId disconnecting_ = 0;  // inside on_disconnect(disconnecting_)
   bool backlog_ = false;
   bool started_ = false;
@@ -643,7 +783,7 @@ class Harness : public RelayOutbox {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace chunkex::fuzz;
-  if (size < 3) return 0;
+  if (size < 4) return 0;
   FuzzInput input(data, size);
   const uint8_t config = input.u8();
   Options options;
@@ -656,16 +796,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t sizes_high = input.u8();
   options.sizes = {kSizes[sizes_low & 0x0f], kSizes[sizes_low >> 4], kSizes[sizes_high & 0x0f],
                    kSizes[sizes_high >> 4]};
+  const uint8_t extra = input.u8();
+  options.token = (extra & 1) != 0;
+  options.wrong_token = options.token && options.honest && (extra & 2) != 0;
 
   Harness harness(options);
   harness.run(input);
 
   // Logs do not depend on windows, backlog or delivery order.
   if (options.honest && !harness.perturbed() && !harness.new_connections()) {
-    Options plain = options;
-    plain.relay_window = 8;
-    plain.peer_window = 8;
-    Harness reference(plain);
+    Harness reference(harness.reference_options());
     FuzzInput nothing(nullptr, 0);
     reference.run(nothing);
     Logs got = harness.logs();

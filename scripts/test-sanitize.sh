@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds everything with AddressSanitizer + UndefinedBehaviorSanitizer into
+# build-asan/ (or $CHUNKEX_ASAN_BUILD_DIR) and runs the whole test suite there.
+#
+# Sanitizer reports go to files in <build dir>/sanitizer-logs/ rather than to
+# stderr, so that a report from a process whose non-zero exit a test expects
+# (a killed or refused client) is not lost: any report fails the run, and is
+# printed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+build_dir="${CHUNKEX_ASAN_BUILD_DIR:-build-asan}"
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHUNKEX_SANITIZE=ON >/dev/null
+cmake --build "$build_dir"
+
+logs="$PWD/$build_dir/sanitizer-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+
+status=0
+ctest --test-dir "$build_dir" --output-on-failure || status=$?
+
+reports=$(find "$logs" -type f | sort)
+if [ -n "$reports" ]; then
+  echo "sanitizer reports:" >&2
+  for report in $reports; do
+    echo "==== $report" >&2
+    cat "$report" >&2
+  done
+  status=1
+fi
+exit "$status"

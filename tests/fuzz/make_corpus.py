@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the fuzz targets in tests/fuzz/corpus/.
+
+    python3 tests/fuzz/make_corpus.py
+
+Seeds are small, deterministic inputs in each target's input layout (see the
+comment at the top of fuzz_frame_decoder.cpp and fuzz_relay_connection.cpp):
+valid FLAG / ANNOUNCE / REQUEST_CHUNK / CHUNK_DATA streams, garbage, an
+oversized header, a truncated frame, and relay scripts that reach the joining
+phase, a whole honest exchange and the failure paths. Existing files of the
+same name are overwritten; nothing else in the directory is touched.
+"""
+import hashlib
+import os
+import random
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAX_SEED_BYTES = 4096
+
+# Frame types (common/frame.h).
+FLAG, ANNOUNCE, ROSTER, REQUEST_CHUNK, IDLE, CHUNK_DATA, SEND_CHUNK, DONE, FINAL, ERROR = range(1, 11)
+
+
+def frame(frame_type, payload=b"", version=1):
+    return b"CX" + bytes([version, frame_type]) + struct.pack(">I", len(payload)) + payload
+
+
+def flag(peer, count, chunk_bytes):
+    return frame(FLAG, struct.pack(">BBI", peer, count, chunk_bytes))
+
+
+def announce(size, digest=bytes(32)):
+    return frame(ANNOUNCE, struct.pack(">Q", size) + digest)
+
+
+def chunk_header(round_, peer, index, clock_us):
+    return struct.pack(">QBIq", round_, peer, index, clock_us)
+
+
+def request(round_, peer, index, clock_us):
+    return frame(REQUEST_CHUNK, chunk_header(round_, peer, index, clock_us))
+
+
+def chunk(frame_type, round_, peer, index, clock_us, data):
+    return frame(frame_type, chunk_header(round_, peer, index, clock_us) + data)
+
+
+def roster(files, costs):
+    payload = bytes([len(files)])
+    for (size, digest), (chunk_us, other_us) in zip(files, costs):
+        payload += struct.pack(">Q", size) + digest + struct.pack(">II", chunk_us, other_us)
+    return frame(ROSTER, payload)
+
+
+COSTS = [(6000, 600), (7000, 700), (8000, 800), (9000, 900)]
+
+
+# ---- fuzz_frame_decoder: [mode, piece, piece, piece] + stream --------------
+# mode bits 0-2: limit index into {1, 21, 64, 1000, 4096, 131072, 16 MiB, 0};
+# bit 3: payload_space() reads; bits 4-5: direct-read minimum {1, 16, 4096, 0}.
+
+def decoder_seed(mode, pieces, stream):
+    return bytes([mode]) + bytes(pieces) + stream
+
+
+def frame_decoder_seeds():
+    rng = random.Random(1)
+    data64 = bytes(rng.randrange(256) for _ in range(64))
+    digest = hashlib.sha256(b"A.file").digest()
+    every_type = b"".join([
+        flag(1, 4, 64),
+        announce(3907 * 131072, digest),
+        roster([(100, digest)] * 4, COSTS),
+        request(0, 1, 0, 600),
+        frame(IDLE, struct.pack(">Q", 7)),
+        chunk(CHUNK_DATA, 0, 2, 0, 7500, data64),
+        chunk(SEND_CHUNK, 0, 0, 0, 22100, data64),
+        frame(DONE, bytes([3, 1, 2, 3])),
+        frame(FINAL, bytes([4]) + b"".join(struct.pack(">q", c) for c in (16800, 17800, 18800, 19800))),
+        frame(ERROR, b"server full: all 4 client slots are taken"),
+    ])
+    return {
+        "flag_announce_whole": decoder_seed(0x02, [0, 0, 0], flag(0, 4, 64) + announce(300, digest)),
+        "request_chunk_bytewise": decoder_seed(0x02, [1, 1, 1], request(5, 1, 2, 9000) + frame(IDLE, bytes(8))),
+        "chunk_data_direct_reads": decoder_seed(0x0a, [3, 9, 200], chunk(CHUNK_DATA, 0, 2, 0, 7500, data64) * 2),
+        "chunk_data_limit_exceeded": decoder_seed(0x01, [0, 0, 0], chunk(CHUNK_DATA, 0, 2, 0, 7500, data64)),
+        "every_type_split_7_13_2": decoder_seed(0x03, [7, 13, 2], every_type),
+        "every_type_direct": decoder_seed(0x1b, [5, 0, 17], every_type),
+        "empty_payloads": decoder_seed(0x06, [0, 0, 0], b"".join(frame(t) for t in range(1, 11))),
+        "oversized_header": decoder_seed(0x06, [0, 0, 0], b"CX\x01\x06\xff\xff\xff\xff"),
+        "oversized_control": decoder_seed(0x06, [0, 0, 0], b"CX\x01\x01\x00\x00\x10\x01"),
+        "truncated_frame": decoder_seed(0x02, [4, 0, 0], flag(0, 4, 64) + request(0, 1, 0, 600)[:15]),
+        "bad_magic": decoder_seed(0x02, [0, 0, 0], b"XC\x01\x01\x00\x00\x00\x06" + bytes(6)),
+        "bad_version": decoder_seed(0x02, [0, 0, 0], frame(FLAG, bytes(6), version=2)),
+        "unknown_types": decoder_seed(0x02, [0, 0, 0], frame(0) + frame(200)),
+        "long_error_text": decoder_seed(0x04, [0, 0, 0], frame(ERROR, b"e" * 1100)),
+        "garbage": decoder_seed(0x05, [11, 0, 3], bytes(rng.randrange(256) for _ in range(200))),
+        "big_chunk_direct": decoder_seed(0x0d, [64, 0, 0], chunk(SEND_CHUNK, 3, 1, 2, 1, bytes(rng.randrange(256) for _ in range(1000)))),
+    }
+
+
+# ---- fuzz_relay_connection: [config, sizes, sizes, extra] + operations -----
+# config bit 0: honest; bit 1: auto ANNOUNCE; bits 2-3: fuzzed connection;
+# bits 4-5: relay window {1, 2, 8, 32}; bits 6-7: peer window {1, 2, 8, 128}.
+# extra bit 0: the server requires a token; bit 1: the fuzzed peer's token is wrong.
+# sizes: one nibble per connection into
+SIZES = [0, 1, 2, 63, 64, 65, 100, 127, 128, 129, 191, 192, 200, 255, 256, 300]
+# operations: low nibble = kind, high nibble = connection selector.
+STEP_TO_PEER, STEP_TO_RELAY, RUN, INJECT, RAW, TAMPER_TO_RELAY, DROP, DUP, DISCONNECT, \
+    CONNECT_NEW, DEADLINE, BACKLOG, DRAINED, TAMPER_TO_PEER, SHUTDOWN, STRUCTURED = range(16)
+
+
+def op(kind, select=0, *args):
+    return bytes([(select << 4) | kind]) + bytes(args)
+
+
+def inject(select, frame_type, payload):
+    return op(INJECT, select, frame_type, len(payload)) + payload
+
+
+def raw(select, data):
+    return op(RAW, select, len(data)) + data
+
+
+def config(honest=False, announce_all=False, fuzzed=0, relay_window=2, peer_window=2):
+    return (honest | (announce_all << 1) | (fuzzed << 2) | (relay_window << 4) | (peer_window << 6))
+
+
+def sizes(a, b, c, d):
+    return bytes([a | (b << 4), c | (d << 4)])
+
+
+def relay_seed(cfg, size_nibbles, ops=b"", token=False, wrong_token=False):
+    return bytes([cfg]) + sizes(*size_nibbles) + bytes([token | (wrong_token << 1)]) + ops
+
+
+def relay_connection_seeds():
+    # Nibbles: 4 -> 64 B (1 chunk), 8 -> 128 B (2), 15 -> 300 B (5), 0 -> empty.
+    equal = (4, 4, 4, 4)
+    unequal = (15, 9, 4, 0)
+    # The exact round-0 requests of 4 one-chunk files, in non-honest mode:
+    # A asks B at 0.6 ms, B asks C at 0.7, C asks D at 0.8, D asks A at 0.9.
+    round0 = b"".join(
+        op(STRUCTURED, conn, 1, 0, (conn + 1) % 4, 0) + struct.pack(">H", (6 + conn))
+        for conn in range(4))
+    return {
+        "honest_equal": relay_seed(config(honest=True), equal),
+        "honest_unequal_window1": relay_seed(config(honest=True, relay_window=0, peer_window=0), unequal),
+        "honest_interleaved": relay_seed(config(honest=True), unequal,
+                                         op(STEP_TO_PEER, 2) + op(STEP_TO_RELAY, 2) + op(RUN, 0, 3)
+                                         + op(STEP_TO_PEER, 1) + op(BACKLOG, 1) + op(RUN, 0, 10)
+                                         + op(BACKLOG, 0) + op(RUN, 0, 5)),
+        "honest_tamper_request": relay_seed(config(honest=True, fuzzed=1), equal,
+                                            op(RUN, 0, 2) + op(STEP_TO_PEER, 1) + op(TAMPER_TO_RELAY, 0, 20, 1)),
+        "honest_tamper_chunk": relay_seed(config(honest=True, fuzzed=2), equal,
+                                          op(RUN, 0, 4) + op(TAMPER_TO_RELAY, 0, 40, 0x80)),
+        "honest_drop_and_dup": relay_seed(config(honest=True, fuzzed=3), unequal,
+                                          op(RUN, 0, 2) + op(DUP, 0) + op(RUN, 0, 3) + op(DROP, 0)),
+        "honest_fifth_client": relay_seed(config(honest=True), equal,
+                                          op(RUN, 0, 2) + op(CONNECT_NEW, 4) + op(RUN, 0, 6) + op(CONNECT_NEW, 0)),
+        "honest_deadline_then_newcomer": relay_seed(config(honest=True, fuzzed=0), equal,
+                                                    op(DEADLINE, 0) + op(CONNECT_NEW, 8) + op(RUN, 0, 3)),
+        "honest_shutdown": relay_seed(config(honest=True), equal, op(RUN, 0, 5) + op(SHUTDOWN, 15)),
+        "honest_stall": relay_seed(config(honest=True, fuzzed=1), unequal,
+                                   op(RUN, 0, 6) + op(DROP, 0) + op(RUN, 0, 3) + op(SHUTDOWN, 14)),
+        "announce_chunk_data": relay_seed(config(announce_all=True), equal,
+                                          round0 + op(STRUCTURED, 1, 3, 0, 0, 0) + struct.pack(">H", 86) + bytes([64])),
+        # Once a hang: 2^32 - 1 chunks announced made the relay replay every round (fixed in f1acd5e).
+        "announce_huge_file": relay_seed(config(), equal,
+                                         b"".join(op(STRUCTURED, conn, 0, 4) for conn in range(3))
+                                         + op(STRUCTURED, 3, 0, 0x80) + struct.pack(">HHH", 0x3f, 0xffff, 0xffc0)),
+        "joining_garbage": relay_seed(config(), equal,
+                                      raw(0, bytes(random.Random(2).randrange(256) for _ in range(40)))
+                                      + raw(1, b"CX\x01\x06\xff\xff\xff\xff") + op(DISCONNECT, 2) + op(CONNECT_NEW)),
+        "joining_truncated_then_gone": relay_seed(config(), equal,
+                                                  raw(0, announce(64)[:20]) + op(DISCONNECT, 0) + op(CONNECT_NEW)),
+        "token_honest": relay_seed(config(honest=True), unequal, token=True),
+        "token_honest_wrong_token": relay_seed(config(honest=True, fuzzed=2), equal,
+                                               op(RUN, 0, 4) + op(CONNECT_NEW, 4), token=True, wrong_token=True),
+        "token_announce_then_round0": relay_seed(config(announce_all=True), equal, round0, token=True),
+        "token_auth_by_hand": relay_seed(config(), equal,
+                                         op(STRUCTURED, 0, 6, 2) + op(STRUCTURED, 1, 6, 3)
+                                         + inject(2, ANNOUNCE, struct.pack(">Q", 64) + bytes(32))
+                                         + raw(3, b"CX\x01\x0c\x00\x00\x00\x40"), token=True),
+        "token_flood": relay_seed(config(), equal, op(CONNECT_NEW) * 70 + op(STRUCTURED, 0, 6, 4), token=True),
+        "joining_injected_frames": relay_seed(config(), equal,
+                                              inject(0, ANNOUNCE, struct.pack(">Q", 64) + bytes(32))
+                                              + inject(1, REQUEST_CHUNK, chunk_header(0, 2, 0, 700))
+                                              + inject(2, ERROR, b"bye") + inject(3, 13, b"")
+                                              + op(DEADLINE, 3)),
+    }
+
+
+def write(target, seeds):
+    directory = os.path.join(HERE, "corpus", target)
+    os.makedirs(directory, exist_ok=True)
+    for name, data in sorted(seeds.items()):
+        if len(data) > MAX_SEED_BYTES:
+            sys.exit(f"{target}/{name}: {len(data)} bytes, more than {MAX_SEED_BYTES}")
+        with open(os.path.join(directory, name), "wb") as out:
+            out.write(data)
+    print(f"{len(seeds)} seeds in {os.path.relpath(directory)}")
+
+
+if __name__ == "__main__":
+    write("frame_decoder", frame_decoder_seeds())
+    write("relay_connection", relay_connection_seeds())
