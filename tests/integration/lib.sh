@@ -326,6 +326,18 @@ assert_same_file() {
     fail "$actual differs from $expected: $(cmp -- "$expected" "$actual" 2>&1 | head -n 1)"
 }
 
+# assert_all_received DATA OUT: each of A..D holds every other peer's input
+# file from DATA, byte for byte, under its final name in OUT.
+assert_all_received() {
+  local data=$1 out=$2 id peer
+  for id in A B C D; do
+    for peer in A B C D; do
+      [[ $id == "$peer" ]] && continue
+      assert_same_file "$data/$peer.file" "$out/${id}_${peer}_complete.file"
+    done
+  done
+}
+
 assert_exists() { [[ -e $1 ]] || fail "expected file $1 is missing${2:+ ($2)}"; }
 assert_absent() { [[ ! -e $1 ]] || fail "file $1 should not exist${2:+ ($2)}"; }
 
