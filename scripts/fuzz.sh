@@ -43,9 +43,10 @@ for i in "${!targets[@]}"; do
   log="$build_dir/fuzz-$target.log"
   status=0
   wait "${pids[$i]}" || status=$?
+  # A crash while loading the corpus leaves no stats: fields may be missing.
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+  cov=$({ grep -o 'cov: [0-9]*' "$log" || true; } | tail -n 1 | cut -d' ' -f2)
+  ft=$({ grep -o 'ft: [0-9]*' "$log" || true; } | tail -n 1 | cut -d' ' -f2)
   corpus_size=$(find "$build_dir/fuzz-corpus/$target" -type f | wc -l)
   crashes=$(find "$build_dir/fuzz-artifacts/$target" -type f \
     \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
