@@ -101,7 +101,8 @@ Frame encode_error(std::string_view text) {
 
 std::optional<FlagMessage> decode_flag(const Frame& frame) {
   return decode_exact<FlagMessage>(frame, FrameType::kFlag, [](ByteReader& r, FlagMessage& m) {
-    return r.get(m.peer) && r.get(m.peer_count) && r.get(m.chunk_bytes) && m.peer_count > 0 &&
+    // The rotation needs at least two peers (offsets run over 1..N-1).
+    return r.get(m.peer) && r.get(m.peer_count) && r.get(m.chunk_bytes) && m.peer_count >= 2 &&
            m.peer_count <= kMaxPeers && m.peer < m.peer_count && m.chunk_bytes > 0 &&
            m.chunk_bytes <= kMaxChunkBytes;
   });
@@ -118,7 +119,7 @@ std::optional<RosterMessage> decode_roster(const Frame& frame) {
   return decode_exact<RosterMessage>(
       frame, FrameType::kRoster, [](ByteReader& r, RosterMessage& m) {
         uint8_t count = 0;
-        if (!r.get(count) || count == 0 || count > kMaxPeers) return false;
+        if (!r.get(count) || count < 2 || count > kMaxPeers) return false;
         for (uint8_t i = 0; i < count; ++i) {
           FileAnnouncement file;
           uint32_t chunk_us = 0, other_us = 0;

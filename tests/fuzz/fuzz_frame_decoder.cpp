@@ -9,6 +9,8 @@
 //   bytes 1-3  piece lengths, used in turn to split the stream (0: the rest)
 //   rest       the byte stream
 //
+// The authentication messages (common/auth.h) are decoded the same way.
+//
 // Checked: the split does not matter (the same frames, error and mid-frame
 // state as one feed of the whole stream); every frame respects its type's
 // limit; a failed decoder stays failed and yields nothing; every frame
@@ -20,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/auth.h"
 #include "common/bytes.h"
 #include "common/frame.h"
 #include "common/messages.h"
@@ -73,6 +76,20 @@ void check_messages(const Frame& frame) {
   auto final_message = decode_final(frame);
   check_round_trip(frame, FrameType::kFinal, final_message);
   if (final_message) FUZZ_CHECK(final_message->clocks_us.size() <= kMaxPeers);
+
+  auto challenge = decode_challenge(frame);
+  if (frame.type != FrameType::kChallenge) {
+    FUZZ_CHECK(!challenge);
+  } else if (challenge) {
+    FUZZ_CHECK(same_frame(encode_challenge(*challenge), frame));
+  }
+  check_round_trip(frame, FrameType::kAuth, decode_auth(frame));
+  auto auth_ok = decode_auth_ok(frame);
+  if (frame.type != FrameType::kAuthOk) {
+    FUZZ_CHECK(!auth_ok);
+  } else if (auth_ok) {
+    FUZZ_CHECK(same_frame(encode_auth_ok(*auth_ok), frame));
+  }
 
   std::string text = decode_error(frame);
   FUZZ_CHECK(same_bytes(ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()),

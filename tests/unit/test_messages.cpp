@@ -228,3 +228,16 @@ TEST_CASE("decode_chunk_header refuses short payloads and non-chunk frames") {
 }
 
 }  // namespace chunkex
+
+namespace chunkex {
+
+TEST_CASE("FLAG and ROSTER for fewer than two peers are refused (the rotation needs two)") {
+  CHECK_FALSE(decode_flag(encode(FlagMessage{0, 1, 4})));
+  CHECK(decode_flag(encode(FlagMessage{1, 2, 4})));
+  RosterMessage one;
+  one.files.push_back(FileAnnouncement{});
+  one.costs.push_back(PeerCosts{});
+  CHECK_FALSE(decode_roster(encode(one)));
+}
+
+}  // namespace chunkex
