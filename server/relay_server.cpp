@@ -154,9 +154,7 @@ void RelayServer::close(ConnId conn) {
 }
 
 bool RelayServer::output_backlogged() const {
-  uint64_t queued = 0;
-  for (const auto& [conn, connection] : connections_) queued += connection->queued_bytes();
-  return queued > kMaxQueuedOutputBytes;
+  return sum_over_connections(&FrameConnection::queued_bytes) > kMaxQueuedOutputBytes;
 }
 
 void RelayServer::log(std::string line) {
@@ -212,16 +210,18 @@ void RelayServer::show_progress() {
   console_.progress(text);
 }
 
-uint64_t RelayServer::bytes_received() const {
-  uint64_t total = closed_bytes_received_;
-  for (const auto& [conn, connection] : connections_) total += connection->bytes_read();
+uint64_t RelayServer::sum_over_connections(uint64_t (FrameConnection::*count)() const) const {
+  uint64_t total = 0;
+  for (const auto& [conn, connection] : connections_) total += ((*connection).*count)();
   return total;
 }
 
+uint64_t RelayServer::bytes_received() const {
+  return closed_bytes_received_ + sum_over_connections(&FrameConnection::bytes_read);
+}
+
 uint64_t RelayServer::bytes_sent() const {
-  uint64_t total = closed_bytes_sent_;
-  for (const auto& [conn, connection] : connections_) total += connection->bytes_written();
-  return total;
+  return closed_bytes_sent_ + sum_over_connections(&FrameConnection::bytes_written);
 }
 
 void RelayServer::finished(const RelayOutcome& outcome) {

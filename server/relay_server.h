@@ -50,6 +50,7 @@ class RelayServer : public RelayOutbox {
   void print_summary(const RelayOutcome& outcome, double wall_seconds);
   void write_summary(const RelayOutcome& outcome, double wall_seconds);
   void stop_when_flushed();
+  uint64_t sum_over_connections(uint64_t (FrameConnection::*count)() const) const;
   uint64_t bytes_received() const;
   uint64_t bytes_sent() const;
 

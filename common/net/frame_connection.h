@@ -48,7 +48,6 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
     decoder_.set_chunk_bytes_max(chunk_bytes_max);
   }
 
-  bool is_open() const { return !closed_; }
   // Payload bytes queued and not yet written (file data not counted: it is
   // read from disk only as the socket takes it).
   uint64_t queued_bytes() const { return queued_bytes_; }

@@ -24,18 +24,20 @@
 #include "common/messages.h"
 #include "common/peer_core.h"
 #include "common/sha256.h"
+#include "tests/test_data.h"
 
 // An invariant of the code under test. On failure: say which, then trap.
-#define FUZZ_CHECK(condition)                                                         \
-  do {                                                                                \
-    if (!(condition)) {                                                               \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
-                   #condition);                                                       \
-      __builtin_trap();                                                               \
-    }                                                                                 \
+#define FUZZ_CHECK(condition)                                                                  \
+  do {                                                                                         \
+    if (!(condition)) {                                                                        \
+      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #condition); \
+      __builtin_trap();                                                                        \
+    }                                                                                          \
   } while (0)
 
 namespace chunkex::fuzz {
+
+using test::pseudo_random_bytes;
 
 // Reads the fuzzer's input front to back; past the end it yields zeros and
 // empty views, so a harness never has to check lengths.
@@ -71,20 +73,6 @@ inline bool same_frame(const Frame& a, const Frame& b) {
 
 inline bool same_bytes(ByteView a, ByteView b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
-}
-
-// SplitMix64: the same bytes for the same seed on every platform.
-inline Bytes pseudo_random_bytes(size_t size, uint64_t seed) {
-  Bytes out(size);
-  uint64_t state = seed;
-  for (size_t i = 0; i < size; ++i) {
-    state += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    out[i] = static_cast<uint8_t>((z ^ (z >> 31)) >> 56);
-  }
-  return out;
 }
 
 // A peer's files in memory. Received files are kept (to check what gets
@@ -123,7 +111,8 @@ class FuzzChunkStore : public ChunkStore {
     Received& file = found->second;
     FUZZ_CHECK(!file.committed);
     FUZZ_CHECK(offset <= file.size_bytes && data.size() <= file.size_bytes - offset);
-    if (file.kept) std::copy(data.begin(), data.end(), file.data.begin() + static_cast<ptrdiff_t>(offset));
+    if (file.kept)
+      std::copy(data.begin(), data.end(), file.data.begin() + static_cast<ptrdiff_t>(offset));
     file.bytes_written += data.size();
     FUZZ_CHECK(file.bytes_written <= file.size_bytes);
   }

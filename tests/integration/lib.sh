@@ -326,14 +326,16 @@ assert_same_file() {
     fail "$actual differs from $expected: $(cmp -- "$expected" "$actual" 2>&1 | head -n 1)"
 }
 
-# assert_all_received DATA OUT: each of A..D holds every other peer's input
-# file from DATA, byte for byte, under its final name in OUT.
+# assert_all_received DATA OUT [LOGS]: each of A..D holds every other peer's
+# input file from DATA, byte for byte, under its final name in OUT; with
+# LOGS, the server's summary.json also records each of them as verified.
 assert_all_received() {
-  local data=$1 out=$2 id peer
+  local data=$1 out=$2 logs=${3:-} id peer
   for id in A B C D; do
     for peer in A B C D; do
       [[ $id == "$peer" ]] && continue
       assert_same_file "$data/$peer.file" "$out/${id}_${peer}_complete.file"
+      [[ -z $logs ]] || assert_json "$logs/summary.json" "received.$id.$peer" verified
     done
   done
 }

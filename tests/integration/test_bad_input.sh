@@ -12,15 +12,9 @@ DATA=$SCRATCH/data
 
 # check_exchange_succeeded LOGS OUT: the four finished and verified everything.
 check_exchange_succeeded() {
-  local logs=$1 out=$2 id peer
+  local logs=$1 out=$2 id
   assert_json "$logs/summary.json" success true
-  for id in "${IDS[@]}"; do
-    for peer in "${IDS[@]}"; do
-      [[ $id == "$peer" ]] && continue
-      assert_same_file "$DATA/$peer.file" "$out/${id}_${peer}_complete.file"
-      assert_json "$logs/summary.json" "received.$id.$peer" verified
-    done
-  done
+  assert_all_received "$DATA" "$out" "$logs"
   local clocks
   clocks=$(final_clocks_of "$logs/Server.txt")
   for id in "${IDS[@]}"; do

@@ -73,13 +73,7 @@ for id in "${IDS[@]}"; do expect_exit "client$id" 0 60; done
 expect_exit server 0 15
 
 # Everything the four did is intact.
-for id in "${IDS[@]}"; do
-  for peer in "${IDS[@]}"; do
-    [[ $id == "$peer" ]] && continue
-    assert_same_file "$DATA/$peer.file" "$OUT/${id}_${peer}_complete.file"
-    assert_json "$LOGS/summary.json" "received.$id.$peer" verified
-  done
-done
+assert_all_received "$DATA" "$OUT" "$LOGS"
 [[ $(ls -A "$OUT" | wc -l) == 12 ]] || fail "$OUT holds more than the 12 received files: $(ls -A "$OUT")"
 assert_json "$LOGS/summary.json" success true
 assert_json "$LOGS/summary.json" rejected_connections 2

@@ -25,6 +25,7 @@
 #include "common/peer_core.h"
 #include "common/relay_core.h"
 #include "common/sha256.h"
+#include "tests/test_data.h"
 
 namespace chunkex::test {
 
@@ -34,20 +35,6 @@ inline Bytes bytes_of(std::string_view text) {
 
 inline bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
-}
-
-// SplitMix64: the same bytes for the same seed on every platform.
-inline Bytes pseudo_random_bytes(size_t size, uint64_t seed) {
-  Bytes out(size);
-  uint64_t state = seed;
-  for (size_t i = 0; i < size; ++i) {
-    state += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    out[i] = static_cast<uint8_t>((z ^ (z >> 31)) >> 56);
-  }
-  return out;
 }
 
 // SPEC section 1 for A..D (6/0.6 ms ... 9/0.9 ms), continued in the same
