@@ -66,7 +66,11 @@ void PeerClient::schedule_progress() {
     // so the one that knows the culprit speaks first.
     uint32_t limit_s = 2 * config_.idle_timeout_s;
     auto silent_for = std::chrono::steady_clock::now() - connection_->last_read_at();
-    if (silent_for > std::chrono::seconds(limit_s)) core_.on_idle_deadline(limit_s);
+    // While the server waits for a peer to come back it has nothing to send;
+    // it gives up on that peer itself when the grace period ends.
+    if (silent_for > std::chrono::seconds(limit_s) && !core_.waiting_for_peer()) {
+      core_.on_idle_deadline(limit_s);
+    }
     if (!core_.finished()) schedule_progress();
   });
 }
@@ -90,10 +94,11 @@ void PeerClient::send(Frame frame) {
   if (connection_) connection_->send(std::move(frame));
 }
 
-void PeerClient::send_own_chunk(const ChunkHeader& header, uint64_t offset, uint32_t length) {
+void PeerClient::send_own_chunk(FrameType type, const ChunkHeader& header, uint64_t offset,
+                                uint32_t length) {
   if (!connection_) return;
-  Frame prefix = make_chunk_frame(FrameType::kChunkData, header, 0);
-  connection_->send_with_file_data(FrameType::kChunkData, std::move(prefix.payload),
+  Frame prefix = make_chunk_frame(type, header, 0);
+  connection_->send_with_file_data(type, std::move(prefix.payload),
                                    store_.own_fd(), offset, length);
 }
 
@@ -120,6 +125,11 @@ void PeerClient::finished(const PeerOutcome& outcome) {
                              format_clocks(outcome.final_clocks_us)));
   } else {
     console_.error(outcome.failure);
+    if (outcome.resumable) {
+      console_.say(fmt::format("partial files and progress are kept in {}: start this client "
+                               "again (with the server) to resume",
+                               config_.out_dir));
+    }
   }
   signals_.cancel();
   progress_timer_.cancel();

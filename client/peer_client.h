@@ -29,7 +29,8 @@ class PeerClient : public PeerOutbox {
 
   // PeerOutbox
   void send(Frame frame) override;
-  void send_own_chunk(const ChunkHeader& header, uint64_t offset, uint32_t length) override;
+  void send_own_chunk(FrameType type, const ChunkHeader& header, uint64_t offset,
+                      uint32_t length) override;
   void log(std::string line) override;
   void notice(std::string text) override;
   void finished(const PeerOutcome& outcome) override;

@@ -6,12 +6,27 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/messages.h"
+#include "common/sha256.h"
 
 namespace chunkex {
+
+// What a peer keeps beside its partial files so that, after a crash, it can
+// come back to the same exchange: the chunks of rounds < rounds_completed are
+// written. Everything else (which chunks those are, the log of those rounds)
+// follows from the roster through the model.
+struct SavedProgress {
+  PeerIndex self = 0;
+  FileAnnouncement own;
+  Sha256Digest exchange{};
+  uint64_t rounds_completed = 0;
+  bool operator==(const SavedProgress&) const = default;
+};
 
 class ChunkStore {
  public:
@@ -24,6 +39,24 @@ class ChunkStore {
   virtual void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) = 0;
   // The file verified: give it its final name.
   virtual void commit_file(PeerIndex owner) = 0;
+
+  // Resuming. Slots this peer saved progress for (it prefers to come back as
+  // one of them), and what it saved for one.
+  virtual std::vector<PeerIndex> slots_with_saved_progress() = 0;
+  virtual std::optional<SavedProgress> saved_progress(PeerIndex self) = 0;
+  // Replaces whatever progress was saved with `progress`.
+  virtual void begin_progress(const SavedProgress& progress) = 0;
+  // Called after the chunks of rounds < `rounds_completed` were written, so a
+  // crash can never record a chunk that is not in the file.
+  virtual void record_progress(uint64_t rounds_completed) = 0;
+  // The exchange is over: nothing to resume.
+  virtual void clear_progress() = 0;
+  // Like begin_file, but keeps the first `bytes_kept` bytes already received
+  // and feeds them to `hasher`. Throws when they are not there.
+  virtual void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
+                           Sha256& hasher) = 0;
+  // True when `owner`'s file was verified and committed in an earlier run.
+  virtual bool has_committed_file(PeerIndex owner) = 0;
 };
 
 }  // namespace chunkex

@@ -97,6 +97,8 @@ void apply_key(Config& config, const std::string& key, const json& value, const 
     config.token = value.get<std::string>();
   } else if (key == "idle_timeout_s") {
     config.idle_timeout_s = static_cast<uint32_t>(get_integer(value, key, 1, 86400, ctx));
+  } else if (key == "reconnect_grace_s") {
+    config.reconnect_grace_s = static_cast<uint32_t>(get_integer(value, key, 0, 86400, ctx));
   } else if (key == "handshake_timeout_s") {
     config.handshake_timeout_s = static_cast<uint32_t>(get_integer(value, key, 1, 3600, ctx));
   } else if (key == "costs_ms") {

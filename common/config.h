@@ -26,6 +26,9 @@ struct Config {
   // dead (a client gives up on a silent server after twice this), and so is
   // a socket that accepts no data for this long.
   uint32_t idle_timeout_s = 60;
+  // A peer that leaves mid-exchange may come back (restarted on the same
+  // file) for this long while the others wait; 0: the exchange fails at once.
+  uint32_t reconnect_grace_s = 60;
   // Shared secret proved by HMAC challenge-response (auth.h); empty: none.
   std::string token;
   std::vector<PeerCosts> costs = {{6000, 600}, {7000, 700}, {8000, 800}, {9000, 900}};

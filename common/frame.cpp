@@ -46,12 +46,19 @@ std::string_view frame_type_name(FrameType type) {
       return "AUTH";
     case FrameType::kAuthOk:
       return "AUTH_OK";
+    case FrameType::kRefetch:
+      return "REFETCH";
+    case FrameType::kRefetchData:
+      return "REFETCH_DATA";
+    case FrameType::kPeerStatus:
+      return "PEER_STATUS";
   }
   return "UNKNOWN";
 }
 
 bool carries_chunk_data(FrameType type) {
-  return type == FrameType::kChunkData || type == FrameType::kSendChunk;
+  return type == FrameType::kChunkData || type == FrameType::kSendChunk ||
+         type == FrameType::kRefetchData;
 }
 
 uint32_t max_payload_bytes(FrameType type, uint32_t chunk_bytes_max) {

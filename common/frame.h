@@ -46,8 +46,11 @@ enum class FrameType : uint8_t {
   kChallenge = 11,    // server -> newcomer: a fresh nonce (only with a token)
   kAuth = 12,         // newcomer -> server: its nonce and its proof of the token
   kAuthOk = 13,       // server -> newcomer: the server's proof of the token
+  kRefetch = 14,      // server -> owner: send again a chunk a returning peer lost
+  kRefetchData = 15,  // owner -> server: the chunk asked for by REFETCH
+  kPeerStatus = 16,   // server -> peers: a peer left (the exchange waits) or is back
 };
-inline constexpr FrameType kLastFrameType = FrameType::kAuthOk;
+inline constexpr FrameType kLastFrameType = FrameType::kPeerStatus;
 
 std::optional<FrameType> frame_type_from_byte(uint8_t value);
 std::string_view frame_type_name(FrameType type);

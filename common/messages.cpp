@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/sha256.h"
+
 namespace chunkex {
 namespace {
 
@@ -46,25 +48,66 @@ Frame encode(const FlagMessage& message) {
   put_big_endian<uint8_t>(frame.payload, message.peer);
   put_big_endian<uint8_t>(frame.payload, message.peer_count);
   put_big_endian<uint32_t>(frame.payload, message.chunk_bytes);
+  put_big_endian<uint32_t>(frame.payload, message.returning_slots);
   return frame;
 }
 
-Frame encode_announce(const FileAnnouncement& message) {
+Frame encode(const AnnounceMessage& message) {
   Frame frame{FrameType::kAnnounce, {}};
-  put_big_endian<uint64_t>(frame.payload, message.size_bytes);
-  put_digest(frame.payload, message.sha256);
+  put_big_endian<uint64_t>(frame.payload, message.file.size_bytes);
+  put_digest(frame.payload, message.file.sha256);
+  put_big_endian<uint8_t>(frame.payload, message.resume.peer);
+  put_digest(frame.payload, message.resume.exchange);
+  put_big_endian<uint64_t>(frame.payload, message.resume.rounds_completed);
   return frame;
 }
+
+Frame encode_announce(const FileAnnouncement& file) {
+  return encode(AnnounceMessage{file, ResumeClaim{}});
+}
+
+namespace {
+
+// The part of ROSTER that is the same for every peer.
+void put_roster_files(Bytes& out, const RosterMessage& message) {
+  put_big_endian<uint8_t>(out, static_cast<uint8_t>(message.files.size()));
+  for (size_t i = 0; i < message.files.size(); ++i) {
+    put_big_endian<uint64_t>(out, message.files[i].size_bytes);
+    put_digest(out, message.files[i].sha256);
+    put_big_endian<uint32_t>(out, static_cast<uint32_t>(message.costs[i].chunk_us));
+    put_big_endian<uint32_t>(out, static_cast<uint32_t>(message.costs[i].other_us));
+  }
+}
+
+}  // namespace
 
 Frame encode(const RosterMessage& message) {
   Frame frame{FrameType::kRoster, {}};
-  put_big_endian<uint8_t>(frame.payload, static_cast<uint8_t>(message.files.size()));
-  for (size_t i = 0; i < message.files.size(); ++i) {
-    put_big_endian<uint64_t>(frame.payload, message.files[i].size_bytes);
-    put_digest(frame.payload, message.files[i].sha256);
-    put_big_endian<uint32_t>(frame.payload, static_cast<uint32_t>(message.costs[i].chunk_us));
-    put_big_endian<uint32_t>(frame.payload, static_cast<uint32_t>(message.costs[i].other_us));
-  }
+  put_roster_files(frame.payload, message);
+  put_big_endian<uint64_t>(frame.payload, message.resume.resume_round);
+  put_big_endian<uint64_t>(frame.payload, message.resume.delivered_rounds);
+  put_big_endian<uint64_t>(frame.payload, message.resume.forwarded_rounds);
+  return frame;
+}
+
+Sha256Digest exchange_digest(const RosterMessage& roster, uint32_t chunk_bytes) {
+  Bytes named;
+  put_big_endian<uint32_t>(named, chunk_bytes);
+  put_roster_files(named, roster);
+  return sha256_of(named);
+}
+
+Frame encode(const PeerStatusMessage& message) {
+  Frame frame{FrameType::kPeerStatus, {}};
+  put_big_endian<uint8_t>(frame.payload, message.peer);
+  put_big_endian<uint8_t>(frame.payload, message.present ? 1 : 0);
+  put_big_endian<uint32_t>(frame.payload, message.grace_s);
+  return frame;
+}
+
+Frame encode_refetch(const ChunkHeader& header) {
+  Frame frame = encode(header);
+  frame.type = FrameType::kRefetch;
   return frame;
 }
 
@@ -102,17 +145,20 @@ Frame encode_error(std::string_view text) {
 std::optional<FlagMessage> decode_flag(const Frame& frame) {
   return decode_exact<FlagMessage>(frame, FrameType::kFlag, [](ByteReader& r, FlagMessage& m) {
     // The rotation needs at least two peers (offsets run over 1..N-1).
-    return r.get(m.peer) && r.get(m.peer_count) && r.get(m.chunk_bytes) && m.peer_count >= 2 &&
-           m.peer_count <= kMaxPeers && m.peer < m.peer_count && m.chunk_bytes > 0 &&
-           m.chunk_bytes <= kMaxChunkBytes;
+    return r.get(m.peer) && r.get(m.peer_count) && r.get(m.chunk_bytes) &&
+           r.get(m.returning_slots) && m.peer_count >= 2 && m.peer_count <= kMaxPeers &&
+           m.peer < m.peer_count && m.chunk_bytes > 0 && m.chunk_bytes <= kMaxChunkBytes &&
+           (m.returning_slots >> m.peer_count) == 0;
   });
 }
 
-std::optional<FileAnnouncement> decode_announce(const Frame& frame) {
-  return decode_exact<FileAnnouncement>(frame, FrameType::kAnnounce,
-                                        [](ByteReader& r, FileAnnouncement& m) {
-                                          return r.get(m.size_bytes) && get_digest(r, m.sha256);
-                                        });
+std::optional<AnnounceMessage> decode_announce(const Frame& frame) {
+  return decode_exact<AnnounceMessage>(
+      frame, FrameType::kAnnounce, [](ByteReader& r, AnnounceMessage& m) {
+        return r.get(m.file.size_bytes) && get_digest(r, m.file.sha256) && r.get(m.resume.peer) &&
+               get_digest(r, m.resume.exchange) && r.get(m.resume.rounds_completed) &&
+               (m.resume.peer < kMaxPeers || m.resume.peer == kNoClaim);
+      });
 }
 
 std::optional<RosterMessage> decode_roster(const Frame& frame) {
@@ -130,7 +176,10 @@ std::optional<RosterMessage> decode_roster(const Frame& frame) {
           m.files.push_back(file);
           m.costs.push_back(PeerCosts{chunk_us, other_us});
         }
-        return true;
+        ResumePoint& resume = m.resume;
+        return r.get(resume.resume_round) && r.get(resume.delivered_rounds) &&
+               r.get(resume.forwarded_rounds) && resume.resume_round <= resume.delivered_rounds &&
+               resume.delivered_rounds <= resume.forwarded_rounds;
       });
 }
 
@@ -169,6 +218,21 @@ std::optional<FinalMessage> decode_final(const Frame& frame) {
 
 std::string decode_error(const Frame& frame) {
   return std::string(frame.payload.begin(), frame.payload.end());
+}
+
+std::optional<PeerStatusMessage> decode_peer_status(const Frame& frame) {
+  return decode_exact<PeerStatusMessage>(
+      frame, FrameType::kPeerStatus, [](ByteReader& r, PeerStatusMessage& m) {
+        uint8_t present = 0;
+        bool ok = r.get(m.peer) && r.get(present) && r.get(m.grace_s) && present <= 1 &&
+                  m.peer < kMaxPeers;
+        m.present = present == 1;
+        return ok;
+      });
+}
+
+std::optional<ChunkHeader> decode_refetch(const Frame& frame) {
+  return decode_exact<ChunkHeader>(frame, FrameType::kRefetch, get_chunk_header);
 }
 
 Frame make_chunk_frame(FrameType type, const ChunkHeader& header, size_t data_bytes) {

@@ -39,6 +39,10 @@ void PeerCore::on_frame(Frame frame) {
         return handle_send_chunk(frame);
       case FrameType::kFinal:
         return handle_final(frame);
+      case FrameType::kRefetch:
+        return handle_refetch(frame);
+      case FrameType::kPeerStatus:
+        return handle_peer_status(frame);
       case FrameType::kError:
         return fail("server reported: " + decode_error(frame), false);
       default:
@@ -57,11 +61,15 @@ void PeerCore::on_stream_error(const std::string& what) {
 
 void PeerCore::on_disconnect() {
   if (phase_ == Phase::kFinished) return;
-  fail("the server closed the connection", false);
+  fail("lost the connection to the server (it stopped, crashed or was cut off)", false);
+}
+
+bool PeerCore::waiting_for_peer() const {
+  return std::find(peer_away_.begin(), peer_away_.end(), true) != peer_away_.end();
 }
 
 void PeerCore::on_idle_deadline(uint32_t idle_s) {
-  if (!exchanging()) return;
+  if (!exchanging() || waiting_for_peer()) return;
   fail(fmt::format("the server sent nothing for {} s", idle_s), true);
 }
 
@@ -104,21 +112,47 @@ void PeerCore::handle_flag(const Frame& frame) {
     // Going on would hand our file to whoever answers at that address.
     return fail("a token is set but the server never asked for it; refusing to go on", true);
   }
-  self_ = flag->peer;
   peer_count_ = flag->peer_count;
   chunk_bytes_ = flag->chunk_bytes;
+  bool returning = flag->returning_slots != 0;
+  self_ = returning ? choose_returning_slot(*flag) : flag->peer;
   own_file_ = store_.open_own_file(*self_);
   FileLayout layout{own_file_.size_bytes, chunk_bytes_};
   if (!chunk_count_fits(layout)) {
     return fail("own file has more chunks than the protocol can number", true);
   }
-  outbox_.log(line(0, fmt::format("FLAG: joined as {} of {}; own file {} bytes, {} chunks, "
-                                  "sha256 {}",
-                                  peer_letter(*self_), peer_count_, own_file_.size_bytes,
-                                  layout.chunk_count(), to_hex(own_file_.sha256))));
-  outbox_.notice(fmt::format("joined as client {} of {}", peer_letter(*self_), peer_count_));
-  outbox_.send(encode_announce(own_file_));
+  AnnounceMessage announce{own_file_, ResumeClaim{}};
+  if (returning) {
+    announce.resume.peer = *self_;
+    auto saved = store_.saved_progress(*self_);
+    if (saved && saved->self == *self_ && saved->own == own_file_) {
+      announce.resume.exchange = saved->exchange;
+      announce.resume.rounds_completed = saved->rounds_completed;
+    }
+    outbox_.notice(fmt::format("coming back as client {} of {} ({} rounds completed before)",
+                               peer_letter(*self_), peer_count_,
+                               announce.resume.rounds_completed));
+  } else {
+    outbox_.notice(fmt::format("joined as client {} of {}", peer_letter(*self_), peer_count_));
+  }
+  claim_ = announce.resume;
+  outbox_.send(encode(announce));
   phase_ = Phase::kAwaitRoster;
+}
+
+// The server lists the slots that wait for their peer and offers one. A
+// peer that saved progress as the offered slot, or else as another waiting
+// one, takes that; otherwise the offer.
+PeerIndex PeerCore::choose_returning_slot(const FlagMessage& flag) {
+  std::vector<PeerIndex> saved = store_.slots_with_saved_progress();
+  auto waiting = [&](PeerIndex peer) {
+    return peer < flag.peer_count && ((flag.returning_slots >> peer) & 1u) != 0;
+  };
+  if (std::find(saved.begin(), saved.end(), flag.peer) != saved.end()) return flag.peer;
+  for (PeerIndex peer : saved) {
+    if (waiting(peer)) return peer;
+  }
+  return flag.peer;
 }
 
 void PeerCore::handle_roster(const Frame& frame) {
@@ -127,42 +161,142 @@ void PeerCore::handle_roster(const Frame& frame) {
       !(roster->files[*self_] == own_file_)) {
     return protocol_error("unexpected or malformed ROSTER");
   }
+  Sha256Digest exchange = exchange_digest(*roster, chunk_bytes_);
+  resume_ = roster->resume;
+  bool resuming = resume_.resume_round > 0;
+  if (resuming && (claim_.exchange != exchange || resume_.resume_round > claim_.rounds_completed)) {
+    return protocol_error(fmt::format("ROSTER resumes this peer at round {}, which it never saved",
+                                      resume_.resume_round));
+  }
+  // Saved first: should this run die before its first round, the next one
+  // comes back to the same point.
+  store_.begin_progress(SavedProgress{*self_, own_file_, exchange, resume_.resume_round});
+  log_joined(*roster);
   std::vector<uint32_t> chunk_counts;
-  incoming_.resize(peer_count_);
-  for (PeerIndex owner = 0; owner < peer_count_; ++owner) {
-    const FileAnnouncement& file = roster->files[owner];
-    FileLayout layout{file.size_bytes, chunk_bytes_};
-    chunk_counts.push_back(static_cast<uint32_t>(layout.chunk_count()));
-    if (owner == *self_) continue;
-    progress_.chunks_needed += layout.chunk_count();
-    outbox_.log(
-        line(0, fmt::format("ROSTER: {} has {} bytes, {} chunks, sha256 {}", peer_letter(owner),
-                            file.size_bytes, layout.chunk_count(), to_hex(file.sha256))));
-    incoming_[owner].emplace(Incoming{layout, file.sha256, Sha256{}, 0});
-    store_.begin_file(owner, file.size_bytes);
+  for (const FileAnnouncement& file : roster->files) {
+    chunk_counts.push_back(
+        static_cast<uint32_t>(FileLayout{file.size_bytes, chunk_bytes_}.chunk_count()));
   }
   model_.emplace(chunk_counts, roster->costs);
+  peer_away_.assign(peer_count_, false);
   phase_ = Phase::kExchanging;
-  // Empty files are complete before the first round.
-  OpenRound nothing;
-  for (PeerIndex owner = 0; owner < peer_count_; ++owner) {
-    if (incoming_[owner] && incoming_[owner]->layout.chunk_count() == 0) {
-      finish_incoming(owner, nothing);
-    }
+  open_incoming_files(*roster, resuming);
+  if (phase_ != Phase::kExchanging) return;
+  if (resuming) {
+    outbox_.log(line(clock(), fmt::format("resumed after round {}: {} of {} chunks already "
+                                          "received",
+                                          resume_.resume_round - 1, progress_.chunks_received,
+                                          progress_.chunks_needed)));
   }
-  for (std::string& text : nothing.completion_lines) outbox_.log(std::move(text));
   send_requests();
   complete_rounds();
 }
 
-// Keeps requests for up to `window_` incomplete rounds in flight.
-void PeerCore::send_requests() {
-  while (phase_ == Phase::kExchanging && !model_->finished() && rounds_.size() < window_) {
+// The first lines of the log, the same whether the peer joins or comes back.
+void PeerCore::log_joined(const RosterMessage& roster) {
+  FileLayout own_layout{own_file_.size_bytes, chunk_bytes_};
+  outbox_.log(line(0, fmt::format("FLAG: joined as {} of {}; own file {} bytes, {} chunks, "
+                                  "sha256 {}",
+                                  peer_letter(*self_), peer_count_, own_file_.size_bytes,
+                                  own_layout.chunk_count(), to_hex(own_file_.sha256))));
+  for (PeerIndex owner = 0; owner < peer_count_; ++owner) {
+    if (owner == *self_) continue;
+    const FileAnnouncement& file = roster.files[owner];
+    FileLayout layout{file.size_bytes, chunk_bytes_};
+    outbox_.log(
+        line(0, fmt::format("ROSTER: {} has {} bytes, {} chunks, sha256 {}", peer_letter(owner),
+                            file.size_bytes, layout.chunk_count(), to_hex(file.sha256))));
+  }
+}
+
+// Fresh: every received file starts empty. Resuming: the rounds completed
+// before are replayed, and each file keeps the chunks they brought.
+void PeerCore::open_incoming_files(const RosterMessage& roster, bool resuming) {
+  incoming_.resize(peer_count_);
+  for (PeerIndex owner = 0; owner < peer_count_; ++owner) {
+    if (owner == *self_) continue;
+    const FileAnnouncement& file = roster.files[owner];
+    FileLayout layout{file.size_bytes, chunk_bytes_};
+    progress_.chunks_needed += layout.chunk_count();
+    incoming_[owner].emplace(Incoming{layout, file.sha256, Sha256{}, 0});
+    if (!resuming) store_.begin_file(owner, file.size_bytes);
+  }
+  // Empty files are complete before the first round.
+  OpenRound nothing;
+  for (PeerIndex owner = 0; owner < peer_count_; ++owner) {
+    if (incoming_[owner] && incoming_[owner]->layout.chunk_count() == 0) {
+      complete_file(owner, nothing, resuming);
+    }
+  }
+  for (std::string& text : nothing.completion_lines) outbox_.log(std::move(text));
+  if (!resuming) return;
+  replay_completed_rounds(resume_.resume_round);
+  for (PeerIndex owner = 0; owner < peer_count_; ++owner) {
+    if (!incoming_[owner]) continue;
+    Incoming& incoming = *incoming_[owner];
+    if (incoming.chunks_received == incoming.layout.chunk_count()) continue;
+    store_.resume_file(owner, incoming.layout.size_bytes,
+                       incoming.layout.chunk_offset(incoming.chunks_received), incoming.hasher);
+  }
+}
+
+// Rounds < `rounds` completed in an earlier run: their chunks are on disk
+// and their log lines are written again, exactly as they were.
+void PeerCore::replay_completed_rounds(uint64_t rounds) {
+  while (model_->next_round() < rounds && phase_ == Phase::kExchanging) {
     OpenRound round;
     round.plan = model_->plan_next_round();
     round.requesters = round.plan.requesters_of(*self_);
+    round.served = round.requesters.size();
+    round.delivered = true;
     const PlannedRequest& mine = round.plan.requests[*self_];
-    if (mine.idle) {
+    if (!mine.idle) {
+      Incoming& incoming = *incoming_[mine.target];
+      ++incoming.chunks_received;
+      ++progress_.chunks_received;
+      progress_.bytes_received += incoming.layout.chunk_length(mine.chunk_index);
+      if (incoming.chunks_received == incoming.layout.chunk_count()) {
+        complete_file(mine.target, round, true);
+      }
+    }
+    log_round(round);
+    completed_clock_us_ = round.plan.clocks_after_us[*self_];
+    ++next_complete_round_;
+  }
+}
+
+void PeerCore::complete_file(PeerIndex owner, OpenRound& round, bool replaying) {
+  if (!replaying) return finish_incoming(owner, round);
+  if (!store_.has_committed_file(owner)) {
+    throw std::runtime_error(fmt::format(
+        "cannot resume: the file of {} was verified before, but it is gone from the output "
+        "directory",
+        peer_letter(owner)));
+  }
+  verified_owners_.push_back(owner);
+  ClockUs at = round.plan.requests.empty() ? 0 : round.plan.delivery_clock_us[*self_];
+  round.completion_lines.push_back(line(
+      at, fmt::format("file of {} complete: {} chunks, sha256 verified", peer_letter(owner),
+                      incoming_[owner]->layout.chunk_count())));
+}
+
+// Keeps requests for up to `window_` incomplete rounds in flight.
+// A returning peer opens at least the rounds the server forwarded before it
+// left (they are forwarded to it again); it answered every forward of the
+// rounds already delivered, and the server holds its requests up to
+// forwarded_rounds.
+void PeerCore::send_requests() {
+  while (phase_ == Phase::kExchanging && !model_->finished() &&
+         (rounds_.size() < window_ || model_->next_round() < resume_.forwarded_rounds)) {
+    OpenRound round;
+    round.plan = model_->plan_next_round();
+    round.requesters = round.plan.requesters_of(*self_);
+    uint64_t number = round.plan.round;
+    if (number < resume_.delivered_rounds) round.served = round.requesters.size();
+    const PlannedRequest& mine = round.plan.requests[*self_];
+    if (number >= resume_.delivered_rounds && number < resume_.forwarded_rounds) {
+      // The server has this request from before.
+    } else if (mine.idle) {
       outbox_.send(encode(IdleMessage{round.plan.round}));
     } else {
       outbox_.send(encode(RequestMessage{round.plan.round, mine.target, mine.chunk_index,
@@ -197,7 +331,8 @@ void PeerCore::handle_forward(const Frame& frame) {
                     format_clock_ms(forward->clock_us)));
   }
   FileLayout layout{own_file_.size_bytes, chunk_bytes_};
-  outbox_.send_own_chunk(ChunkHeader{forward->round, forward->peer, forward->chunk_index,
+  outbox_.send_own_chunk(FrameType::kChunkData,
+                         ChunkHeader{forward->round, forward->peer, forward->chunk_index,
                                      plan.answer_clock_us[forward->peer]},
                          layout.chunk_offset(forward->chunk_index),
                          layout.chunk_length(forward->chunk_index));
@@ -267,6 +402,7 @@ void PeerCore::complete_rounds() {
     completed_clock_us_ = round.plan.clocks_after_us[*self_];
     rounds_.pop_front();
     ++next_complete_round_;
+    store_.record_progress(next_complete_round_);
     send_requests();
   }
   if (phase_ != Phase::kExchanging || !rounds_.empty() || !model_->finished()) return;
@@ -320,6 +456,7 @@ void PeerCore::handle_final(const Frame& frame) {
     return protocol_error("unexpected FINAL, or final clocks that differ from the model");
   }
   outbox_.log(line(clock(), "final clocks " + format_clocks(final_message->clocks_us)));
+  store_.clear_progress();
   phase_ = Phase::kFinished;
   PeerOutcome outcome;
   outcome.success = true;
@@ -327,6 +464,36 @@ void PeerCore::handle_final(const Frame& frame) {
   outcome.final_clocks_us = final_message->clocks_us;
   outcome.verified_owners = verified_owners_;
   outbox_.finished(outcome);
+}
+
+// A chunk of this peer's own file for a peer that came back and lost it.
+// It is outside the rounds: nothing is logged and no clock moves.
+void PeerCore::handle_refetch(const Frame& frame) {
+  auto refetch = decode_refetch(frame);
+  FileLayout layout{own_file_.size_bytes, chunk_bytes_};
+  if (!exchanging() || !refetch || refetch->peer >= peer_count_ || refetch->peer == *self_ ||
+      refetch->chunk_index >= layout.chunk_count()) {
+    return protocol_error("unexpected or malformed REFETCH");
+  }
+  outbox_.send_own_chunk(FrameType::kRefetchData,
+                         ChunkHeader{refetch->round, refetch->peer, refetch->chunk_index, 0},
+                         layout.chunk_offset(refetch->chunk_index),
+                         layout.chunk_length(refetch->chunk_index));
+}
+
+void PeerCore::handle_peer_status(const Frame& frame) {
+  auto status = decode_peer_status(frame);
+  if (!exchanging() || !status || status->peer >= peer_count_ || status->peer == *self_) {
+    return protocol_error("unexpected or malformed PEER_STATUS");
+  }
+  peer_away_[status->peer] = !status->present;
+  if (status->present) {
+    outbox_.notice(fmt::format("client {} is back", peer_letter(status->peer)));
+  } else {
+    outbox_.notice(fmt::format("client {} lost its connection; the server waits up to {} s for "
+                               "it to come back",
+                               peer_letter(status->peer), status->grace_s));
+  }
 }
 
 void PeerCore::protocol_error(const std::string& what) {
@@ -340,6 +507,7 @@ void PeerCore::fail(const std::string& why, bool tell_server) {
   phase_ = Phase::kFinished;
   PeerOutcome outcome;
   outcome.failure = why;
+  outcome.resumable = model_.has_value();
   outcome.self = self_;
   outcome.verified_owners = verified_owners_;
   outbox_.finished(outcome);

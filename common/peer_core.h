@@ -6,6 +6,11 @@
 // asks each round and every clock it will see, so requests can be sent up to
 // `window` rounds ahead and the log still comes out in canonical order. Every
 // clock the server sends is checked against the model.
+//
+// Progress is saved through ChunkStore after every completed round. A peer
+// that comes back (a restarted client) claims its old slot, replays the
+// rounds it had completed through the model (which rewrites its log exactly)
+// and asks again for the chunks of later rounds.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +34,7 @@ struct PeerOutcome {
   std::optional<PeerIndex> self;
   std::vector<ClockUs> final_clocks_us;
   std::vector<PeerIndex> verified_owners;
+  bool resumable = false;  // failed mid-exchange: a restart can resume it
 };
 
 class PeerOutbox {
@@ -37,7 +43,9 @@ class PeerOutbox {
   virtual void send(Frame frame) = 0;
   // Sends CHUNK_DATA with `header` and bytes [offset, offset + length) of this
   // peer's own file (the one ChunkStore::open_own_file described).
-  virtual void send_own_chunk(const ChunkHeader& header, uint64_t offset, uint32_t length) = 0;
+  // `type` is CHUNK_DATA, or REFETCH_DATA for a chunk asked again.
+  virtual void send_own_chunk(FrameType type, const ChunkHeader& header, uint64_t offset,
+                              uint32_t length) = 0;
   virtual void log(std::string line) = 0;
   virtual void notice(std::string text) = 0;
   // Called once; the transport closes the connection and exits.
@@ -72,6 +80,9 @@ class PeerCore {
   bool exchanging() const { return phase_ == Phase::kExchanging || phase_ == Phase::kAwaitFinal; }
   // The server sent nothing for the idle timeout.
   void on_idle_deadline(uint32_t idle_s);
+  // The server said a peer left and the exchange waits for it: silence is
+  // expected until it is back (or the server gives up on it).
+  bool waiting_for_peer() const;
   std::optional<PeerIndex> self() const { return self_; }
   PeerProgress progress() const { return progress_; }
   // The largest chunk the server may send (for the frame decoder).
@@ -98,7 +109,14 @@ class PeerCore {
   void handle_challenge(const Frame& frame);
   void handle_auth_ok(const Frame& frame);
   void handle_flag(const Frame& frame);
+  PeerIndex choose_returning_slot(const FlagMessage& flag);
   void handle_roster(const Frame& frame);
+  void log_joined(const RosterMessage& roster);
+  void open_incoming_files(const RosterMessage& roster, bool resuming);
+  void replay_completed_rounds(uint64_t rounds);
+  void complete_file(PeerIndex owner, OpenRound& round, bool replaying);
+  void handle_refetch(const Frame& frame);
+  void handle_peer_status(const Frame& frame);
   void handle_forward(const Frame& frame);
   void handle_send_chunk(const Frame& frame);
   void handle_final(const Frame& frame);
@@ -131,6 +149,9 @@ class PeerCore {
   std::vector<std::optional<Incoming>> incoming_;  // by owner
   std::vector<PeerIndex> verified_owners_;
   PeerProgress progress_;
+  ResumeClaim claim_;    // what this peer told the server it had saved
+  ResumePoint resume_;   // where the server said this peer starts
+  std::vector<bool> peer_away_;  // by peer, from PEER_STATUS
 };
 
 }  // namespace chunkex

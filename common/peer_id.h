@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace chunkex {
@@ -16,6 +17,12 @@ inline char peer_letter(PeerIndex index) {
 }
 inline std::string peer_name(PeerIndex index) {
   return std::string(1, peer_letter(index));
+}
+
+// "C" -> 2; nullopt for anything else.
+inline std::optional<PeerIndex> peer_from_name(const std::string& name) {
+  if (name.size() != 1 || name[0] < 'A' || name[0] >= 'A' + kMaxPeers) return std::nullopt;
+  return static_cast<PeerIndex>(name[0] - 'A');
 }
 
 }  // namespace chunkex

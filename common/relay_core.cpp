@@ -18,7 +18,12 @@ std::string describe_request(const PlannedRequest& request) {
 }  // namespace
 
 RelayCore::RelayCore(RelaySettings settings, RelayOutbox& outbox)
-    : settings_(std::move(settings)), outbox_(outbox), peers_(settings_.max_clients) {}
+    : settings_(std::move(settings)),
+      outbox_(outbox),
+      peers_(settings_.max_clients),
+      fetches_(settings_.max_clients) {
+  if (settings_.resume_from) restore(*settings_.resume_from);
+}
 
 std::string RelayCore::line(ClockUs clock_us, const std::string& event) const {
   return fmt::format("{} [Server] {}", format_clock_ms(clock_us), event);
@@ -70,8 +75,28 @@ void RelayCore::reject_unauthenticated(ConnId conn, const std::string& why) {
   reject(conn, why);
 }
 
+bool RelayCore::exchange_running() const {
+  return phase_ == Phase::kExchanging || phase_ == Phase::kClosing;
+}
+
+// While joining: a free slot. Once the exchange runs: a slot whose peer is
+// away and that no other newcomer was offered.
 bool RelayCore::slot_open() const {
-  return phase_ == Phase::kJoining && joined_count() < peers_.size();
+  if (phase_ == Phase::kJoining) return joined_count() < peers_.size();
+  return exchange_running() && absent_peers().size() > returning_.size();
+}
+
+std::vector<PeerIndex> RelayCore::absent_peers() const {
+  std::vector<PeerIndex> absent;
+  for (size_t p = 0; p < peers_.size(); ++p) {
+    if (peers_[p].conn == 0) absent.push_back(static_cast<PeerIndex>(p));
+  }
+  return absent;
+}
+
+bool RelayCore::any_catching_up() const {
+  return std::any_of(peers_.begin(), peers_.end(),
+                     [](const PeerSlot& slot) { return slot.catch_up.has_value(); });
 }
 
 void RelayCore::reject_full(ConnId conn) {
@@ -80,6 +105,7 @@ void RelayCore::reject_full(ConnId conn) {
 
 // Gives `conn` the lowest free slot; the caller checked slot_open().
 void RelayCore::admit(ConnId conn) {
+  if (phase_ != Phase::kJoining) return admit_returning(conn);
   auto free_slot = std::find_if(peers_.begin(), peers_.end(),
                                 [](const PeerSlot& slot) { return slot.conn == 0; });
   auto peer = static_cast<PeerIndex>(free_slot - peers_.begin());
@@ -119,6 +145,10 @@ void RelayCore::reject(ConnId conn, const std::string& why) {
 
 void RelayCore::on_frame(ConnId conn, Frame frame) {
   if (awaiting_auth_.count(conn) && phase_ != Phase::kFinished) return handle_auth(conn, frame);
+  if (returning_.count(conn) && phase_ != Phase::kFinished) {
+    if (frame.type == FrameType::kAnnounce) return handle_returning_announce(conn, frame);
+    return drop_returning(conn, fmt::format("expected ANNOUNCE, got {}", frame_type_name(frame.type)));
+  }
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end() || phase_ == Phase::kFinished) return;
   PeerIndex peer = found->second;
@@ -130,6 +160,8 @@ void RelayCore::on_frame(ConnId conn, Frame frame) {
       return handle_request(peer, frame);
     case FrameType::kChunkData:
       return handle_chunk_data(peer, std::move(frame));
+    case FrameType::kRefetchData:
+      return handle_refetch_data(peer, std::move(frame));
     case FrameType::kDone:
       return handle_done(peer, frame);
     case FrameType::kError:
@@ -145,6 +177,7 @@ void RelayCore::on_frame(ConnId conn, Frame frame) {
 
 void RelayCore::on_stream_error(ConnId conn, const std::string& what) {
   if (awaiting_auth_.count(conn)) return reject_unauthenticated(conn, "protocol error: " + what);
+  if (returning_.count(conn)) return drop_returning(conn, "protocol error: " + what);
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end()) {
     outbox_.close(conn);
@@ -155,16 +188,203 @@ void RelayCore::on_stream_error(ConnId conn, const std::string& what) {
 
 void RelayCore::on_disconnect(ConnId conn) {
   awaiting_auth_.erase(conn);
+  returning_.erase(conn);
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end() || phase_ == Phase::kFinished) return;
   if (phase_ == Phase::kJoining) return release_slot(found->second, "disconnected");
-  fail(fmt::format("client {} disconnected", peer_letter(found->second)), found->second);
+  if (settings_.grace_s == 0) {
+    return fail(fmt::format("client {} disconnected", peer_letter(found->second)), found->second);
+  }
+  pause_for(found->second);
+}
+
+// The peer may come back (a restarted client announcing the same file), so
+// its slot waits; whatever it had in flight is forgotten and asked again
+// when it returns.
+void RelayCore::pause_for(PeerIndex peer) {
+  bool was_paused = !absent_peers().empty();
+  peer_of_conn_.erase(peers_[peer].conn);
+  peers_[peer].conn = 0;
+  ++disconnects_;
+  forget_work_of(peer);
+  outbox_.log(line(max_clock(),
+                   fmt::format("client {} disconnected: exchange paused at round {}; waiting up "
+                               "to {} s for it to come back",
+                               peer_letter(peer), next_deliver_round_, settings_.grace_s)));
+  outbox_.notice(fmt::format("client {} disconnected: exchange paused; waiting up to {} s for it "
+                             "to come back (restart it on the same file)",
+                             peer_letter(peer), settings_.grace_s));
+  Frame status = encode(PeerStatusMessage{peer, false, settings_.grace_s});
+  for (const PeerSlot& slot : peers_) {
+    if (slot.conn != 0) outbox_.send(slot.conn, status);
+  }
+  if (!was_paused) outbox_.exchange_paused();
+}
+
+void RelayCore::forget_work_of(PeerIndex peer) {
+  for (size_t i = 0; i < rounds_.size(); ++i) {
+    RoundState& state = rounds_[i];
+    if (!state.forwarded) {
+      // Requests of rounds not yet forwarded: it sends them again.
+      if (state.request_seen[peer]) ++state.requests_missing;
+      state.request_seen[peer] = false;
+      continue;
+    }
+    // Answers it gave for rounds not yet delivered: it answers again.
+    for (size_t q = 0; q < peers_.size(); ++q) {
+      const PlannedRequest& request = state.plan.requests[q];
+      if (!request.idle && request.target == peer && state.answers[q]) {
+        state.answers[q].reset();
+        ++state.answers_missing;
+      }
+    }
+  }
+  PeerSlot& slot = peers_[peer];
+  slot.catch_up.reset();
+  slot.returning = false;
+  slot.verified_owners.reset();
+  for (std::deque<Fetch>& queue : fetches_) {
+    std::erase_if(queue, [&](const Fetch& f) { return f.header.peer == peer && !f.sent; });
+    for (Fetch& fetch : queue) fetch.stale = fetch.stale || fetch.header.peer == peer;
+  }
+  // Chunks it was asked to send again are asked again when it is back.
+  std::erase_if(fetches_[peer], [](const Fetch& f) { return f.stale; });
+  for (Fetch& fetch : fetches_[peer]) fetch.sent = false;
+}
+
+void RelayCore::on_grace_expired() {
+  std::vector<PeerIndex> absent = absent_peers();
+  if (!exchange_running() || absent.empty()) return;
+  std::string names;
+  for (PeerIndex peer : absent)
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", peer_letter(peer));
+  fail(fmt::format("client {} did not come back within {} s", names, settings_.grace_s),
+       absent.front());
+}
+
+// Offers a newcomer the lowest slot that waits for its peer and that no
+// other newcomer was offered. FLAG lists every waiting slot: a client that
+// saved progress as one of them claims it in its ANNOUNCE instead.
+void RelayCore::admit_returning(ConnId conn) {
+  uint32_t waiting = 0;
+  std::optional<PeerIndex> offer;
+  for (PeerIndex peer : absent_peers()) {
+    waiting |= 1u << peer;
+    bool offered = std::any_of(returning_.begin(), returning_.end(),
+                               [&](const auto& entry) { return entry.second == peer; });
+    if (!offer && !offered) offer = peer;
+  }
+  returning_[conn] = *offer;
+  outbox_.send(conn, encode(FlagMessage{*offer, static_cast<uint8_t>(settings_.max_clients),
+                                        settings_.chunk_bytes, waiting}));
+  outbox_.notice(fmt::format("a client connected for a waiting slot (offered {})",
+                             peer_letter(*offer)));
+}
+
+void RelayCore::drop_returning(ConnId conn, const std::string& why) {
+  returning_.erase(conn);
+  outbox_.send(conn, encode_error(why));
+  outbox_.close(conn);
+  outbox_.notice("a returning client was turned away: " + why);
+}
+
+void RelayCore::handle_returning_announce(ConnId conn, const Frame& frame) {
+  auto announce = decode_announce(frame);
+  if (!announce) return drop_returning(conn, "malformed ANNOUNCE frame");
+  const ResumeClaim& claim = announce->resume;
+  PeerIndex peer = claim.peer != kNoClaim ? claim.peer : returning_.at(conn);
+  if (peer >= peers_.size() || peers_[peer].conn != 0) {
+    return drop_returning(conn, fmt::format("client slot {} is not waiting for a peer",
+                                            peer < peers_.size() ? peer_letter(peer) : '?'));
+  }
+  const FileAnnouncement& expected = *peers_[peer].file;
+  if (!(announce->file == expected)) {
+    return drop_returning(
+        conn, fmt::format("client {} must come back with its own file ({} bytes, sha256 {}); "
+                          "this one has {} bytes, sha256 {}",
+                          peer_letter(peer), expected.size_bytes, to_hex(expected.sha256),
+                          announce->file.size_bytes, to_hex(announce->file.sha256)));
+  }
+  returning_.erase(conn);
+  PeerSlot& slot = peers_[peer];
+  slot.conn = conn;
+  peer_of_conn_[conn] = peer;
+  slot.returning = true;
+  // Progress saved for another exchange (or none) counts for nothing. Rounds
+  // it completed past the last delivered one were all idle for it.
+  bool same_exchange = claim.peer == peer && claim.exchange == exchange_digest_;
+  slot.resume_round = same_exchange ? std::min(claim.rounds_completed, next_deliver_round_) : 0;
+  ++reconnects_;
+  outbox_.log(line(max_clock(), fmt::format("client {} reconnected: it has completed {} rounds",
+                                            peer_letter(peer), slot.resume_round)));
+  outbox_.notice(fmt::format("client {} is back (it had completed {} rounds)", peer_letter(peer),
+                             slot.resume_round));
+  if (absent_peers().empty()) resume_exchange();
+}
+
+// Everyone is back. Each returning peer learns where it stands; rounds
+// forwarded to it before it left are forwarded again, and chunks it lost are
+// fetched again from their owners as its catch-up requests come in.
+void RelayCore::resume_exchange() {
+  ResumePoint point{0, next_deliver_round_, next_forward_round_};
+  for (size_t p = 0; p < peers_.size(); ++p) {
+    PeerSlot& slot = peers_[p];
+    if (!slot.returning) continue;
+    auto peer = static_cast<PeerIndex>(p);
+    RosterMessage roster;
+    for (const PeerSlot& other : peers_) roster.files.push_back(*other.file);
+    roster.costs = settings_.costs;
+    roster.resume = point;
+    roster.resume.resume_round = slot.resume_round;
+    outbox_.send(slot.conn, encode(roster));
+    if (slot.resume_round < next_deliver_round_) {
+      CatchUp catch_up{ExchangeModel(model_->chunk_counts(), settings_.costs), next_deliver_round_};
+      while (catch_up.model.next_round() < slot.resume_round) catch_up.model.plan_next_round();
+      slot.catch_up = std::move(catch_up);
+    }
+    reforward_unanswered(peer);
+    slot.returning = false;
+    for (const PeerSlot& other : peers_) {
+      if (&other != &slot) outbox_.send(other.conn, encode(PeerStatusMessage{peer, true, 0}));
+    }
+  }
+  for (size_t p = 0; p < peers_.size(); ++p) refetch_all_unsent(static_cast<PeerIndex>(p));
+  outbox_.log(line(max_clock(), fmt::format("exchange resumed at round {}", next_deliver_round_)));
+  outbox_.notice(fmt::format("everyone is back: exchange resumed at round {}", next_deliver_round_));
+  outbox_.exchange_resumed();
+  pump();
+}
+
+void RelayCore::reforward_unanswered(PeerIndex target) {
+  for (RoundState& state : rounds_) {
+    if (!state.forwarded) break;
+    const RoundPlan& plan = state.plan;
+    for (size_t q = 0; q < plan.requests.size(); ++q) {
+      const PlannedRequest& request = plan.requests[q];
+      if (request.idle || request.target != target || state.answers[q]) continue;
+      outbox_.send(peers_[target].conn,
+                   encode(RequestMessage{plan.round, static_cast<PeerIndex>(q),
+                                         request.chunk_index, plan.forward_clock_us[q]}));
+    }
+  }
+}
+
+void RelayCore::refetch_all_unsent(PeerIndex target) {
+  if (peers_[target].conn == 0) return;
+  for (Fetch& fetch : fetches_[target]) {
+    if (fetch.sent) continue;
+    outbox_.send(peers_[target].conn,
+                 encode_refetch(ChunkHeader{fetch.header.round, fetch.header.peer,
+                                            fetch.header.chunk_index, 0}));
+    fetch.sent = true;
+  }
 }
 
 // In lock step everyone falls silent when one peer stalls, so silence alone
 // does not name the culprit; what the oldest open round still waits for does.
 void RelayCore::on_stall(uint32_t stalled_s) {
-  if (phase_ != Phase::kExchanging && phase_ != Phase::kClosing) return;
+  // While paused the grace period decides, not the stall check.
+  if (!exchange_running() || !absent_peers().empty()) return;
   std::vector<PeerIndex> culprits = peers_holding_up_exchange();
   if (culprits.empty()) return;  // waiting on our own output, not on a peer
   std::string names;
@@ -180,7 +400,12 @@ std::vector<PeerIndex> RelayCore::peers_holding_up_exchange() const {
   for (size_t p = 0; p < peers_.size(); ++p) {
     auto peer = static_cast<PeerIndex>(p);
     bool holding_up;
-    if (phase_ == Phase::kClosing) {
+    if (any_catching_up()) {
+      // A catch-up waits for the REFETCHed chunks, or for more requests.
+      bool owes_chunks = std::any_of(fetches_[p].begin(), fetches_[p].end(),
+                                     [](const Fetch& fetch) { return fetch.sent; });
+      holding_up = owes_chunks || (peers_[p].catch_up && peers_[p].catch_up->fetches_owed == 0);
+    } else if (phase_ == Phase::kClosing) {
       holding_up = !peers_[p].verified_owners;  // no DONE yet
     } else if (rounds_.empty() || !rounds_.front().forwarded) {
       holding_up = rounds_.empty() || !rounds_.front().request_seen[p];  // no request yet
@@ -223,10 +448,10 @@ void RelayCore::handle_announce(PeerIndex peer, const Frame& frame) {
   }
   auto announce = decode_announce(frame);
   if (!announce) return protocol_error(peer, "malformed ANNOUNCE frame");
-  if (!chunk_count_fits(FileLayout{announce->size_bytes, settings_.chunk_bytes})) {
+  if (!chunk_count_fits(FileLayout{announce->file.size_bytes, settings_.chunk_bytes})) {
     return protocol_error(peer, "announced file has more chunks than the protocol can number");
   }
-  peers_[peer].file = *announce;
+  peers_[peer].file = announce->file;
   bool everyone_announced =
       std::all_of(peers_.begin(), peers_.end(), [](const PeerSlot& slot) { return slot.file; });
   if (everyone_announced) start_exchange();
@@ -234,29 +459,65 @@ void RelayCore::handle_announce(PeerIndex peer, const Frame& frame) {
 
 void RelayCore::start_exchange() {
   RosterMessage roster;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    roster.files.push_back(*peers_[i].file);
+    roster.costs.push_back(settings_.costs[i]);
+  }
+  begin_exchange(roster);
+  outbox_.save_exchange(SavedExchange{roster, 0});
+  Frame roster_frame = encode(roster);
+  for (const PeerSlot& slot : peers_) outbox_.send(slot.conn, roster_frame);
+  outbox_.notice(fmt::format("exchange started: at least {} rounds", rounds_total_));
+  outbox_.exchange_started();
+}
+
+// What a new exchange and a resumed one share: the model and the log's head.
+void RelayCore::begin_exchange(const RosterMessage& roster) {
   std::vector<uint32_t> chunk_counts;
   for (size_t i = 0; i < peers_.size(); ++i) {
-    const FileAnnouncement& file = *peers_[i].file;
+    const FileAnnouncement& file = roster.files[i];
     FileLayout layout{file.size_bytes, settings_.chunk_bytes};
     chunk_counts.push_back(static_cast<uint32_t>(layout.chunk_count()));
-    roster.files.push_back(file);
-    roster.costs.push_back(settings_.costs[i]);
     outbox_.log(line(0, fmt::format("join {}: {} bytes, {} chunks, sha256 {}",
                                     peer_letter(static_cast<PeerIndex>(i)), file.size_bytes,
                                     layout.chunk_count(), to_hex(file.sha256))));
   }
   model_.emplace(chunk_counts, roster.costs);
+  exchange_digest_ = exchange_digest(roster, settings_.chunk_bytes);
   // A bound, not a replay of the whole exchange: announced sizes come from
   // the peers, and replaying 2^32-chunk files would freeze the event loop.
   rounds_total_ = model_->rounds_lower_bound();
   clocks_us_.assign(peers_.size(), 0);
   phase_ = Phase::kExchanging;
-  Frame roster_frame = encode(roster);
-  for (const PeerSlot& slot : peers_) outbox_.send(slot.conn, roster_frame);
   outbox_.log(line(0, fmt::format("start exchange: {} clients, {}-byte chunks, at least {} rounds",
                                   peers_.size(), settings_.chunk_bytes, rounds_total_)));
-  outbox_.notice(fmt::format("exchange started: at least {} rounds", rounds_total_));
-  outbox_.exchange_started();
+}
+
+// A restarted server: the log of the rounds already delivered is written
+// again from the model (it is a function of the roster alone), and every slot
+// waits for its peer.
+void RelayCore::restore(const SavedExchange& saved) {
+  settings_.costs = saved.roster.costs;
+  for (size_t i = 0; i < peers_.size(); ++i) peers_[i].file = saved.roster.files[i];
+  begin_exchange(saved.roster);
+  while (!model_->finished() && model_->next_round() < saved.delivered_rounds) {
+    RoundPlan plan = model_->plan_next_round();
+    log_round(plan);
+    for (size_t q = 0; q < plan.requests.size(); ++q) {
+      const PlannedRequest& request = plan.requests[q];
+      if (request.idle) continue;
+      ++peers_[q].chunks_received;
+      peers_[q].bytes_received +=
+          FileLayout{peers_[request.target].file->size_bytes, settings_.chunk_bytes}.chunk_length(
+              request.chunk_index);
+    }
+    clocks_us_ = plan.clocks_after_us;
+  }
+  next_deliver_round_ = next_forward_round_ = model_->next_round();
+  if (model_->finished()) phase_ = Phase::kClosing;
+  outbox_.log(line(max_clock(), fmt::format("server restarted: resuming after round {}; waiting "
+                                            "for every client to come back",
+                                            next_deliver_round_)));
 }
 
 RelayCore::RoundState* RelayCore::round_state(uint64_t round) {
@@ -279,18 +540,92 @@ RelayCore::RoundState* RelayCore::round_state(uint64_t round) {
 }
 
 void RelayCore::handle_request(PeerIndex peer, const Frame& frame) {
-  if (phase_ != Phase::kExchanging) {
+  const std::optional<CatchUp>& catch_up = peers_[peer].catch_up;
+  if (phase_ != Phase::kExchanging && !catch_up) {
     return protocol_error(peer, fmt::format("{} out of order", frame_type_name(frame.type)));
   }
+  uint64_t round = 0;
+  PlannedRequest sent;
+  ClockUs clock_us = 0;
   if (frame.type == FrameType::kIdle) {
     auto idle = decode_idle(frame);
     if (!idle) return protocol_error(peer, "malformed IDLE frame");
-    return record_request(peer, idle->round, PlannedRequest{}, 0);
+    round = idle->round;
+  } else {
+    auto request = decode_request(frame);
+    if (!request) return protocol_error(peer, "malformed REQUEST_CHUNK frame");
+    round = request->round;
+    sent = PlannedRequest{false, request->peer, request->chunk_index};
+    clock_us = request->clock_us;
   }
-  auto request = decode_request(frame);
-  if (!request) return protocol_error(peer, "malformed REQUEST_CHUNK frame");
-  record_request(peer, request->round, PlannedRequest{false, request->peer, request->chunk_index},
-                 request->clock_us);
+  if (catch_up && round < catch_up->end_round) {
+    return handle_catch_up_request(peer, round, sent, clock_us);
+  }
+  if (phase_ != Phase::kExchanging) {
+    return protocol_error(peer, fmt::format("{} out of order", frame_type_name(frame.type)));
+  }
+  record_request(peer, round, sent, clock_us);
+}
+
+// A returning peer asks again, in order, for the rounds the others already
+// finished. Each chunk it asks for is fetched again from its owner; nothing
+// is logged (those rounds are in the log already) and no clock moves.
+void RelayCore::handle_catch_up_request(PeerIndex peer, uint64_t round, const PlannedRequest& sent,
+                                        ClockUs clock_us) {
+  CatchUp& catch_up = *peers_[peer].catch_up;
+  if (round != catch_up.model.next_round()) {
+    return protocol_error(peer, fmt::format("catching up: request for round {}, expected round {}",
+                                            round, catch_up.model.next_round()));
+  }
+  RoundPlan plan = catch_up.model.plan_next_round();
+  const PlannedRequest& planned = plan.requests[peer];
+  if (!(sent == planned) || (!sent.idle && clock_us != plan.request_clock_us[peer])) {
+    return protocol_error(
+        peer, fmt::format("catching up: round {}: sent {}, the schedule says {}", round,
+                          describe_request(sent), describe_request(planned)));
+  }
+  if (!planned.idle) {
+    fetches_[planned.target].push_back(
+        Fetch{ChunkHeader{round, peer, planned.chunk_index, plan.delivery_clock_us[peer]}});
+    ++catch_up.fetches_owed;
+    refetch_all_unsent(planned.target);
+  }
+  if (catch_up.done()) {
+    peers_[peer].catch_up.reset();
+    pump();
+  }
+}
+
+void RelayCore::handle_refetch_data(PeerIndex peer, Frame frame) {
+  auto header = decode_chunk_header(frame);
+  std::deque<Fetch>& queue = fetches_[peer];
+  bool expected = header && !queue.empty() && queue.front().sent &&
+                  queue.front().header.round == header->round &&
+                  queue.front().header.peer == header->peer &&
+                  queue.front().header.chunk_index == header->chunk_index;
+  if (!expected) return protocol_error(peer, "REFETCH_DATA that was not asked for");
+  FileLayout layout{peers_[peer].file->size_bytes, settings_.chunk_bytes};
+  if (chunk_data(frame).size() != layout.chunk_length(header->chunk_index)) {
+    return protocol_error(peer, fmt::format("REFETCH_DATA chunk {} carries {} bytes, expected {}",
+                                            header->chunk_index, chunk_data(frame).size(),
+                                            layout.chunk_length(header->chunk_index)));
+  }
+  Fetch fetch = queue.front();
+  queue.pop_front();
+  if (fetch.stale) return;  // its requester left again
+  PeerIndex requester = fetch.header.peer;
+  rewrite_chunk_frame(frame, FrameType::kSendChunk,
+                      ChunkHeader{fetch.header.round, peer, fetch.header.chunk_index,
+                                  fetch.header.clock_us});
+  PeerSlot& slot = peers_[requester];
+  ++chunks_refetched_;
+  refetched_bytes_ += chunk_data(frame).size();
+  outbox_.send(slot.conn, std::move(frame));
+  --slot.catch_up->fetches_owed;
+  if (slot.catch_up->done()) {
+    slot.catch_up.reset();
+    pump();
+  }
 }
 
 // A request must be exactly what the schedule says this peer asks in that
@@ -378,6 +713,7 @@ void RelayCore::handle_done(PeerIndex peer, const Frame& frame) {
 
 // A peer may report DONE once it has sent its IDLE for the final round.
 bool RelayCore::reached_last_round(PeerIndex peer) const {
+  if (peers_[peer].catch_up) return false;
   if (phase_ == Phase::kClosing) return true;
   return model_->finished() && !rounds_.empty() && rounds_.back().plan.all_idle() &&
          rounds_.back().request_seen[peer];
@@ -390,6 +726,7 @@ void RelayCore::pump() {
 }
 
 bool RelayCore::forward_next_round() {
+  if (!absent_peers().empty()) return false;
   if (next_forward_round_ - next_deliver_round_ >= settings_.rounds_in_flight_max) return false;
   if (outbox_.output_backlogged()) return false;
   if (next_forward_round_ - next_deliver_round_ >= rounds_.size()) return false;
@@ -408,12 +745,24 @@ bool RelayCore::forward_next_round() {
   return true;
 }
 
+// Not while a peer is away or catching up: a returning peer must get the
+// chunks it lost before newer ones of the same owner (it hashes each file in
+// order).
 bool RelayCore::deliver_next_round() {
-  if (rounds_.empty() || !rounds_.front().forwarded || rounds_.front().answers_missing > 0) {
+  if (rounds_.empty() || !rounds_.front().forwarded || rounds_.front().answers_missing > 0 ||
+      !absent_peers().empty() || any_catching_up()) {
     return false;
   }
-  RoundState& state = rounds_.front();
+  RoundState state = std::move(rounds_.front());
+  rounds_.pop_front();
   const RoundPlan& plan = state.plan;
+  log_round(plan);
+  clocks_us_ = plan.clocks_after_us;
+  if (plan.all_idle()) phase_ = Phase::kClosing;
+  ++next_deliver_round_;
+  // Saved before a chunk of the round can reach a peer, so that no peer
+  // ever completes a round a restarted server would not know was delivered.
+  outbox_.rounds_delivered(next_deliver_round_);
   for (size_t q = 0; q < plan.requests.size(); ++q) {
     const PlannedRequest& request = plan.requests[q];
     if (request.idle) continue;
@@ -425,17 +774,11 @@ bool RelayCore::deliver_next_round() {
     ++peers_[q].chunks_received;
     outbox_.send(peers_[q].conn, std::move(frame));
   }
-  log_round(state);
-  clocks_us_ = plan.clocks_after_us;
-  if (plan.all_idle()) phase_ = Phase::kClosing;
-  rounds_.pop_front();
-  ++next_deliver_round_;
   return true;
 }
 
 // Canonical order: round, then step, then client ID (SPEC section 5).
-void RelayCore::log_round(const RoundState& state) {
-  const RoundPlan& plan = state.plan;
+void RelayCore::log_round(const RoundPlan& plan) {
   const auto& requests = plan.requests;
   auto each_request = [&](auto&& write) {
     for (size_t q = 0; q < requests.size(); ++q) {
@@ -481,7 +824,7 @@ void RelayCore::log_round(const RoundState& state) {
 }
 
 void RelayCore::maybe_finish() {
-  if (phase_ != Phase::kClosing) return;
+  if (phase_ != Phase::kClosing || !absent_peers().empty() || any_catching_up()) return;
   bool everyone_done = std::all_of(peers_.begin(), peers_.end(),
                                    [](const PeerSlot& slot) { return slot.verified_owners; });
   if (!everyone_done) return;
@@ -490,6 +833,9 @@ void RelayCore::maybe_finish() {
   outcome.rounds = next_deliver_round_ - 1;  // the last, all-IDLE round moved nothing
   outcome.final_clocks_us = clocks_us_;
   outcome.rejected_connections = rejections_.size();
+  outcome.disconnects = disconnects_;
+  outcome.reconnects = reconnects_;
+  outcome.refetched_bytes = refetched_bytes_;
   for (const PeerSlot& slot : peers_) {
     outcome.files.push_back(*slot.file);
     outcome.verified_owners.push_back(*slot.verified_owners);
@@ -531,6 +877,9 @@ void RelayCore::fail(const std::string& why, std::optional<PeerIndex> culprit) {
   outcome.rounds = next_deliver_round_;
   outcome.final_clocks_us = clocks_us_;
   outcome.rejected_connections = rejections_.size();
+  outcome.disconnects = disconnects_;
+  outcome.reconnects = reconnects_;
+  outcome.refetched_bytes = refetched_bytes_;
   outbox_.finished(outcome);
 }
 
@@ -538,6 +887,8 @@ void RelayCore::close_all() {
   for (const PeerSlot& slot : peers_) {
     if (slot.conn != 0) outbox_.close(slot.conn);
   }
+  for (const auto& [conn, offered] : returning_) outbox_.close(conn);
+  returning_.clear();
 }
 
 void RelayCore::log_rejections() {
@@ -551,6 +902,8 @@ RelayProgress RelayCore::progress() const {
   RelayProgress progress;
   progress.rounds_delivered = next_deliver_round_;
   progress.rounds_total = rounds_total_;
+  progress.chunks_refetched = chunks_refetched_;
+  progress.paused = exchange_running() && !absent_peers().empty();
   for (size_t i = 0; i < peers_.size(); ++i) {
     progress.chunks_received.push_back(peers_[i].chunks_received);
     progress.bytes_received.push_back(peers_[i].bytes_received);

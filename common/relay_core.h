@@ -9,6 +9,12 @@
 // forwarded in order as soon as all their requests are in (up to
 // `rounds_in_flight_max` rounds ahead of delivery) and delivered in order, so
 // clients may pipeline requests without changing a single clock or log line.
+//
+// A peer that leaves mid-exchange pauses it for `grace_s` (resume below). A
+// newcomer may take its slot back by announcing the same file: it says how
+// many rounds it had completed (its saved progress), and it catches up on the
+// chunks it lost by REFETCH from their owners, while the others' rounds wait.
+// A restarted server does the same for every slot, from SavedExchange.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +33,11 @@ namespace chunkex {
 // Chosen by the transport, unique per connection, never 0.
 using ConnId = uint64_t;
 
+struct SavedExchange {
+  RosterMessage roster;  // files and costs by slot (its `resume` is unused)
+  uint64_t delivered_rounds = 0;
+};
+
 struct RelaySettings {
   int max_clients = 4;
   uint32_t chunk_bytes = 131072;
@@ -36,6 +47,11 @@ struct RelaySettings {
   // before it gets a slot.
   std::string token;
   NonceSource make_nonce = random_nonce;
+  // How long a paused exchange waits for a peer that left; 0: it fails at once.
+  uint32_t grace_s = 60;
+  // An exchange a previous server process started (its roster and how many
+  // rounds it delivered): every slot waits for its peer to come back.
+  std::optional<SavedExchange> resume_from;
 };
 
 struct RelayOutcome {
@@ -46,6 +62,9 @@ struct RelayOutcome {
   std::vector<FileAnnouncement> files;
   std::vector<std::vector<PeerIndex>> verified_owners;  // by peer
   uint64_t rejected_connections = 0;
+  uint64_t disconnects = 0;      // peers that left mid-exchange
+  uint64_t reconnects = 0;       // peers that came back
+  uint64_t refetched_bytes = 0;  // chunk data sent again to peers that came back
 };
 
 class RelayOutbox {
@@ -59,6 +78,14 @@ class RelayOutbox {
   // Console only: facts whose timing or order varies between runs.
   virtual void notice(std::string text) = 0;
   virtual void exchange_started() {}
+  // A new exchange: remember it, so that a restarted server can resume it.
+  virtual void save_exchange(const SavedExchange& /*exchange*/) {}
+  // Rounds < `rounds` are delivered (called before their chunks are sent).
+  virtual void rounds_delivered(uint64_t /*rounds*/) {}
+  // A peer left and the exchange waits (start the grace timer) / everyone is
+  // back (stop it).
+  virtual void exchange_paused() {}
+  virtual void exchange_resumed() {}
   // True while the transport holds more unsent output than it wants to; the
   // core then forwards no new round until on_output_drained().
   virtual bool output_backlogged() const { return false; }
@@ -71,6 +98,8 @@ struct RelayProgress {
   std::vector<uint64_t> chunks_received;  // by peer
   std::vector<uint64_t> chunks_needed;    // by peer
   std::vector<uint64_t> bytes_received;   // by peer: chunk data delivered to it
+  uint64_t chunks_refetched = 0;          // catch-up chunks relayed so far
+  bool paused = false;                    // waiting for a peer to come back
 };
 
 class RelayCore {
@@ -92,6 +121,8 @@ class RelayCore {
   void on_shutdown(const std::string& why);
   // Output was written; rounds held back by output_backlogged() may go.
   void on_output_drained();
+  // The grace period that began with exchange_paused() is over.
+  void on_grace_expired();
 
   bool finished() const { return phase_ == Phase::kFinished; }
   RelayProgress progress() const;
@@ -99,12 +130,34 @@ class RelayCore {
  private:
   enum class Phase { kJoining, kExchanging, kClosing, kFinished };
 
+  // A returning peer's requests for rounds already delivered to the others:
+  // each one that asks for a chunk becomes a REFETCH to its owner.
+  struct CatchUp {
+    ExchangeModel model;         // at the next round the peer will ask about
+    uint64_t end_round = 0;      // rounds_delivered when it came back
+    uint64_t fetches_owed = 0;   // REFETCHed chunks not yet relayed
+    bool done() const { return model.next_round() >= end_round && fetches_owed == 0; }
+  };
+
   struct PeerSlot {
-    ConnId conn = 0;  // 0: slot free (the transport numbers connections from 1)
+    // 0: slot free, or (once the exchange started) its peer is away. The
+    // transport numbers connections from 1.
+    ConnId conn = 0;
     std::optional<FileAnnouncement> file;
     std::optional<std::vector<PeerIndex>> verified_owners;  // set by DONE
     uint64_t chunks_received = 0;
     uint64_t bytes_received = 0;
+    bool returning = false;  // came back; gets ROSTER once everyone is back
+    uint64_t resume_round = 0;
+    std::optional<CatchUp> catch_up;
+  };
+
+  // A chunk asked again of its owner for a peer catching up. Kept per owner
+  // in sending order, which is the order the owner answers in.
+  struct Fetch {
+    ChunkHeader header;  // round, requester, chunk, clock of its SEND_CHUNK
+    bool sent = false;
+    bool stale = false;  // the requester left again: drop the answer
   };
 
   struct RoundState {
@@ -118,6 +171,22 @@ class RelayCore {
 
   void reject(ConnId conn, const std::string& why);
   bool slot_open() const;
+  bool exchange_running() const;
+  std::vector<PeerIndex> absent_peers() const;
+  bool any_catching_up() const;
+  void admit_returning(ConnId conn);
+  void drop_returning(ConnId conn, const std::string& why);
+  void handle_returning_announce(ConnId conn, const Frame& frame);
+  void resume_exchange();
+  void refetch_all_unsent(PeerIndex target);
+  void reforward_unanswered(PeerIndex target);
+  void pause_for(PeerIndex peer);
+  void forget_work_of(PeerIndex peer);
+  void handle_catch_up_request(PeerIndex peer, uint64_t round, const PlannedRequest& sent,
+                               ClockUs clock_us);
+  void handle_refetch_data(PeerIndex peer, Frame frame);
+  void restore(const SavedExchange& saved);
+  void begin_exchange(const RosterMessage& roster);
   void reject_full(ConnId conn);
   void admit(ConnId conn);
   void handle_auth(ConnId conn, const Frame& frame);
@@ -136,7 +205,7 @@ class RelayCore {
   void pump();
   bool forward_next_round();
   bool deliver_next_round();
-  void log_round(const RoundState& state);
+  void log_round(const RoundPlan& plan);
   void maybe_finish();
   void protocol_error(PeerIndex peer, const std::string& what);
   void fail(const std::string& why, std::optional<PeerIndex> culprit);
@@ -151,6 +220,9 @@ class RelayCore {
   std::vector<PeerSlot> peers_;  // by ID, max_clients slots
   std::map<ConnId, PeerIndex> peer_of_conn_;
   std::map<ConnId, Nonce> awaiting_auth_;  // challenged, no proof yet
+  std::map<ConnId, PeerIndex> returning_;  // FLAGged for a waiting slot, no ANNOUNCE yet
+  Sha256Digest exchange_digest_{};
+  std::vector<std::deque<Fetch>> fetches_;  // by owner
   std::optional<ExchangeModel> model_;
   uint64_t rounds_total_ = 0;
   std::deque<RoundState> rounds_;  // rounds_.front() is the next to deliver
@@ -158,6 +230,10 @@ class RelayCore {
   uint64_t next_deliver_round_ = 0;
   std::vector<ClockUs> clocks_us_;  // clocks as of the last delivered round
   std::vector<std::string> rejections_;
+  uint64_t disconnects_ = 0;
+  uint64_t reconnects_ = 0;
+  uint64_t chunks_refetched_ = 0;
+  uint64_t refetched_bytes_ = 0;
 };
 
 }  // namespace chunkex

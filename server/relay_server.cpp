@@ -18,14 +18,53 @@ constexpr auto kFlushDeadline = std::chrono::seconds(5);
 constexpr uint64_t kMaxBufferedAnswerBytes = 16u << 20;
 constexpr uint64_t kMaxQueuedOutputBytes = 8u << 20;
 
-RelaySettings relay_settings(const Config& config) {
+RelaySettings relay_settings(const Config& config, std::optional<SavedExchange> resume_from) {
   uint64_t round_bytes = static_cast<uint64_t>(config.max_clients) * config.chunk_bytes;
   auto rounds_by_memory =
       static_cast<uint32_t>(std::max<uint64_t>(1, kMaxBufferedAnswerBytes / round_bytes));
-  RelaySettings settings{config.max_clients, config.chunk_bytes, config.costs,
-                         std::min(config.window, rounds_by_memory)};
+  RelaySettings settings;
+  settings.max_clients = config.max_clients;
+  settings.chunk_bytes = config.chunk_bytes;
+  settings.costs = config.costs;
+  settings.rounds_in_flight_max = std::min(config.window, rounds_by_memory);
   settings.token = config.token;
+  settings.grace_s = config.reconnect_grace_s;
+  settings.resume_from = std::move(resume_from);
   return settings;
+}
+
+constexpr const char* kSavedExchangeMagic = "chunkex exchange v1";
+constexpr const char* kDeliveredKey = "rounds_delivered";
+
+TextFields saved_exchange_fields(const Config& config, const RosterMessage& roster) {
+  TextFields fields{{"chunk_bytes", std::to_string(config.chunk_bytes)},
+                    {"peers", std::to_string(roster.files.size())}};
+  for (size_t i = 0; i < roster.files.size(); ++i) {
+    fields.emplace_back(
+        "file", fmt::format("{} {} {} {} {}", peer_letter(static_cast<PeerIndex>(i)),
+                            roster.files[i].size_bytes, to_hex(roster.files[i].sha256),
+                            roster.costs[i].chunk_us, roster.costs[i].other_us));
+  }
+  return fields;
+}
+
+std::optional<FileAnnouncement> parse_file_field(const std::string& text, PeerCosts& costs) {
+  char letter = 0;
+  unsigned long long size = 0;
+  char hex[65] = {};
+  long long chunk_us = 0, other_us = 0;
+  if (std::sscanf(text.c_str(), " %c %llu %64s %lld %lld", &letter, &size, hex, &chunk_us,
+                  &other_us) != 5) {
+    return std::nullopt;
+  }
+  FileAnnouncement file{size, {}};
+  for (size_t i = 0; i < file.sha256.size(); ++i) {
+    unsigned value = 0;
+    if (std::sscanf(hex + 2 * i, "%2x", &value) != 1) return std::nullopt;
+    file.sha256[i] = static_cast<uint8_t>(value);
+  }
+  costs = PeerCosts{chunk_us, other_us};
+  return file;
 }
 
 double ms_of(ClockUs clock_us) {
@@ -34,16 +73,65 @@ double ms_of(ClockUs clock_us) {
 
 }  // namespace
 
-RelayServer::RelayServer(asio::io_context& io, Config config)
+std::string saved_exchange_path(const Config& config) {
+  return (std::filesystem::path(config.log_dir) / "exchange.state").string();
+}
+
+std::optional<SavedExchange> load_saved_exchange(const Config& config) {
+  std::string path = saved_exchange_path(config);
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  auto fields = read_counter_file(path, kSavedExchangeMagic);
+  auto unusable = [&](const std::string& why) {
+    return std::runtime_error(fmt::format(
+        "{} holds an unfinished exchange, but {}; run with --fresh to start a new one", path,
+        why));
+  };
+  if (!fields) throw unusable("it is not a saved exchange");
+  SavedExchange saved;
+  for (const auto& [key, value] : *fields) {
+    if (key != "file") continue;
+    PeerCosts costs;
+    auto file = parse_file_field(value, costs);
+    if (!file) throw unusable("a file line is malformed");
+    saved.roster.files.push_back(*file);
+    saved.roster.costs.push_back(costs);
+  }
+  if (field_value(*fields, "chunk_bytes") != std::to_string(config.chunk_bytes)) {
+    throw unusable(fmt::format("it was saved with another chunk_bytes (now {})", config.chunk_bytes));
+  }
+  if (saved.roster.files.size() != static_cast<size_t>(config.max_clients)) {
+    throw unusable(fmt::format("it was saved for {} clients (max_clients is now {})",
+                               saved.roster.files.size(), config.max_clients));
+  }
+  for (size_t i = 0; i < saved.roster.costs.size(); ++i) {
+    if (!(saved.roster.costs[i] == config.costs[i])) throw unusable("its costs_ms differ");
+  }
+  try {
+    saved.delivered_rounds = std::stoull(field_value(*fields, kDeliveredKey).value_or(""));
+  } catch (const std::exception&) {
+    throw unusable("its round counter is malformed");
+  }
+  return saved;
+}
+
+RelayServer::RelayServer(asio::io_context& io, Config config,
+                         std::optional<SavedExchange> resume_from)
     : io_(io),
       config_(std::move(config)),
       acceptor_(io),
       signals_(io, SIGINT, SIGTERM),
       progress_timer_(io),
       stop_timer_(io),
+      grace_timer_(io),
       console_("[server] "),
-      core_(relay_settings(config_), *this) {
-  log_.open(config_.log_dir, "Server.txt");
+      core_(open_log_and_settings(resume_from), *this) {
+  if (resume_from) {
+    save_exchange(*resume_from);
+    rounds_delivered(core_.progress().rounds_delivered);
+    console_.say(fmt::format("resuming the exchange saved in {} after round {}; waiting for "
+                             "every client to come back",
+                             saved_exchange_path(config_), core_.progress().rounds_delivered));
+  }
 }
 
 void RelayServer::listen(const std::string& port_file) {
@@ -172,6 +260,34 @@ void RelayServer::exchange_started() {
   schedule_progress();
 }
 
+// The core writes the log of a resumed exchange as it is constructed.
+RelaySettings RelayServer::open_log_and_settings(std::optional<SavedExchange> resume_from) {
+  log_.open(config_.log_dir, "Server.txt");
+  return relay_settings(config_, std::move(resume_from));
+}
+
+void RelayServer::save_exchange(const SavedExchange& exchange) {
+  saved_exchange_.create(saved_exchange_path(config_), kSavedExchangeMagic,
+                         saved_exchange_fields(config_, exchange.roster), kDeliveredKey,
+                         exchange.delivered_rounds);
+}
+
+void RelayServer::rounds_delivered(uint64_t rounds) {
+  saved_exchange_.update(rounds);
+}
+
+void RelayServer::exchange_paused() {
+  grace_timer_.expires_after(std::chrono::seconds(config_.reconnect_grace_s));
+  grace_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) core_.on_grace_expired();
+  });
+}
+
+void RelayServer::exchange_resumed() {
+  grace_timer_.cancel();
+  last_round_delivered_at_ = std::chrono::steady_clock::now();
+}
+
 void RelayServer::schedule_progress() {
   progress_timer_.expires_after(console_.progress_period());
   progress_timer_.async_wait([this](const asio::error_code& ec) {
@@ -184,9 +300,10 @@ void RelayServer::schedule_progress() {
 
 void RelayServer::check_stall() {
   auto now = std::chrono::steady_clock::now();
-  uint64_t delivered = core_.progress().rounds_delivered;
-  if (delivered != last_delivered_round_) {
-    last_delivered_round_ = delivered;
+  RelayProgress progress = core_.progress();
+  uint64_t events = progress.rounds_delivered + progress.chunks_refetched;
+  if (events != last_progress_events_ || progress.paused) {
+    last_progress_events_ = events;
     last_round_delivered_at_ = now;
   } else if (now - last_round_delivered_at_ > std::chrono::seconds(config_.idle_timeout_s)) {
     core_.on_stall(config_.idle_timeout_s);
@@ -230,6 +347,9 @@ void RelayServer::finished(const RelayOutcome& outcome) {
           ? std::chrono::duration<double>(std::chrono::steady_clock::now() - *started_at_).count()
           : 0.0;
   log_.close();
+  grace_timer_.cancel();
+  // A failed exchange stays saved, for a restarted server to resume.
+  if (outcome.success) saved_exchange_.remove();
   exit_code_ = outcome.success ? 0 : (signal_exit_code_ ? signal_exit_code_ : 1);
   print_summary(outcome, wall_seconds);
   write_summary(outcome, wall_seconds);
@@ -265,6 +385,11 @@ void RelayServer::print_summary(const RelayOutcome& outcome, double wall_seconds
   if (outcome.rejected_connections > 0) {
     console_.say(fmt::format("connections rejected: {}", outcome.rejected_connections));
   }
+  if (outcome.disconnects > 0) {
+    console_.say(fmt::format("clients lost: {}, came back: {}; chunk data sent again: {}",
+                             outcome.disconnects, outcome.reconnects,
+                             format_bytes(double(outcome.refetched_bytes))));
+  }
 }
 
 void RelayServer::write_summary(const RelayOutcome& outcome, double wall_seconds) {
@@ -279,6 +404,9 @@ void RelayServer::write_summary(const RelayOutcome& outcome, double wall_seconds
       {"goodput_bytes_per_second",
        wall_seconds > 0 ? static_cast<double>(received + sent) / wall_seconds : 0.0},
       {"rejected_connections", outcome.rejected_connections},
+      {"disconnects", outcome.disconnects},
+      {"reconnects", outcome.reconnects},
+      {"refetched_bytes", outcome.refetched_bytes},
   };
   if (!outcome.success) summary["failure"] = outcome.failure;
   for (size_t i = 0; i < outcome.final_clocks_us.size(); ++i) {

@@ -13,6 +13,7 @@
 
 #include "common/config.h"
 #include "common/io/console.h"
+#include "common/io/counter_file.h"
 #include "common/io/log_file.h"
 #include "common/net/frame_connection.h"
 #include "common/relay_core.h"
@@ -21,7 +22,9 @@ namespace chunkex {
 
 class RelayServer : public RelayOutbox {
  public:
-  RelayServer(asio::io_context& io, Config config);
+  // `resume_from`: an exchange an earlier server process saved (see
+  // load_saved_exchange); every slot then waits for its peer to come back.
+  RelayServer(asio::io_context& io, Config config, std::optional<SavedExchange> resume_from);
 
   // Binds, starts accepting and prints "listening on HOST:PORT" (and writes
   // PORT to `port_file` unless empty). Throws std::runtime_error when the
@@ -35,10 +38,15 @@ class RelayServer : public RelayOutbox {
   void log(std::string line) override;
   void notice(std::string text) override;
   void exchange_started() override;
+  void save_exchange(const SavedExchange& exchange) override;
+  void rounds_delivered(uint64_t rounds) override;
+  void exchange_paused() override;
+  void exchange_resumed() override;
   bool output_backlogged() const override;
   void finished(const RelayOutcome& outcome) override;
 
  private:
+  RelaySettings open_log_and_settings(std::optional<SavedExchange> resume_from);
   void do_accept();
   void add_connection(asio::ip::tcp::socket socket);
   void forget_connection(ConnId conn);
@@ -60,6 +68,8 @@ class RelayServer : public RelayOutbox {
   asio::signal_set signals_;
   asio::steady_timer progress_timer_;
   asio::steady_timer stop_timer_;
+  asio::steady_timer grace_timer_;
+  CounterFile saved_exchange_;
   Console console_;
   LogFile log_;
   RelayCore core_;
@@ -71,11 +81,18 @@ class RelayServer : public RelayOutbox {
   std::optional<std::chrono::steady_clock::time_point> started_at_;
   std::chrono::steady_clock::time_point last_progress_at_{};
   std::vector<uint64_t> last_progress_bytes_;  // by peer
-  uint64_t last_delivered_round_ = 0;
+  uint64_t last_progress_events_ = 0;  // rounds delivered + chunks refetched
   std::chrono::steady_clock::time_point last_round_delivered_at_{};
   bool stopping_ = false;
   int signal_exit_code_ = 0;
   int exit_code_ = 1;
 };
+
+// `<log_dir>/exchange.state`: the exchange a server saves when it starts one,
+// and the rounds it delivered, so that a restarted server resumes it.
+std::string saved_exchange_path(const Config& config);
+// The saved exchange, if any. Throws std::runtime_error when it cannot be
+// resumed with this configuration (another chunk size or other costs).
+std::optional<SavedExchange> load_saved_exchange(const Config& config);
 
 }  // namespace chunkex

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "common/io/counter_file.h"
 #include "common/io/log_file.h"
 #include "common/sha256.h"
 
@@ -86,6 +87,108 @@ void FileChunkStore::begin_file(PeerIndex owner, uint64_t size_bytes) {
   if (fd < 0) throw_errno("cannot create", path);
   incoming_fds_[owner] = fd;
   if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) throw_errno("cannot size", path);
+}
+
+void FileChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
+                                 Sha256& hasher) {
+  if (incoming_fds_.size() <= owner) incoming_fds_.resize(owner + 1, -1);
+  std::string path = temporary_path(final_path(owner));
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw_errno("cannot resume: cannot open", path);
+  incoming_fds_[owner] = fd;
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) throw_errno("cannot stat", path);
+  if (static_cast<uint64_t>(info.st_size) < bytes_kept) {
+    throw std::runtime_error(fmt::format("cannot resume: {} holds {} bytes, the saved progress "
+                                         "counts {}",
+                                         path, info.st_size, bytes_kept));
+  }
+  if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) throw_errno("cannot size", path);
+  std::vector<uint8_t> block(1 << 20);
+  for (uint64_t done = 0; done < bytes_kept;) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(block.size(), bytes_kept - done));
+    ssize_t got = ::pread(fd, block.data(), want, static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) throw_errno("cannot read", path);
+    hasher.update(ByteView(block.data(), static_cast<size_t>(got)));
+    done += static_cast<uint64_t>(got);
+  }
+}
+
+bool FileChunkStore::has_committed_file(PeerIndex owner) {
+  struct stat info {};
+  return ::stat(final_path(owner).c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
+std::string FileChunkStore::progress_path(PeerIndex self) const {
+  return (std::filesystem::path(out_dir_) / (peer_name(self) + ".progress")).string();
+}
+
+namespace {
+
+constexpr const char* kProgressMagic = "chunkex progress v1";
+constexpr const char* kCounterKey = "rounds_completed";
+
+std::optional<Sha256Digest> digest_from_hex(const std::string& hex) {
+  if (hex.size() != 64) return std::nullopt;
+  Sha256Digest digest{};
+  for (size_t i = 0; i < digest.size(); ++i) {
+    unsigned value = 0;
+    if (std::sscanf(hex.c_str() + 2 * i, "%2x", &value) != 1) return std::nullopt;
+    digest[i] = static_cast<uint8_t>(value);
+  }
+  return digest;
+}
+
+std::optional<SavedProgress> parse_progress(const TextFields& fields) {
+  auto self = peer_from_name(field_value(fields, "self").value_or(""));
+  auto own_sha = digest_from_hex(field_value(fields, "own_sha256").value_or(""));
+  auto exchange = digest_from_hex(field_value(fields, "exchange").value_or(""));
+  auto own_size = field_value(fields, "own_size");
+  auto rounds = field_value(fields, kCounterKey);
+  if (!self || !own_sha || !exchange || !own_size || !rounds) return std::nullopt;
+  try {
+    return SavedProgress{*self, FileAnnouncement{std::stoull(*own_size), *own_sha}, *exchange,
+                         std::stoull(*rounds)};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::vector<PeerIndex> FileChunkStore::slots_with_saved_progress() {
+  std::vector<PeerIndex> slots;
+  for (int peer = 0; peer < kMaxPeers; ++peer) {
+    if (saved_progress(static_cast<PeerIndex>(peer))) slots.push_back(static_cast<PeerIndex>(peer));
+  }
+  return slots;
+}
+
+std::optional<SavedProgress> FileChunkStore::saved_progress(PeerIndex self) {
+  auto fields = read_counter_file(progress_path(self), kProgressMagic);
+  if (!fields) return std::nullopt;
+  auto saved = parse_progress(*fields);
+  if (!saved || saved->self != self) return std::nullopt;
+  return saved;
+}
+
+void FileChunkStore::begin_progress(const SavedProgress& progress) {
+  make_directories(out_dir_);
+  TextFields fields{{"self", peer_name(progress.self)},
+                    {"own_size", std::to_string(progress.own.size_bytes)},
+                    {"own_sha256", to_hex(progress.own.sha256)},
+                    {"exchange", to_hex(progress.exchange)}};
+  progress_.create(progress_path(progress.self), kProgressMagic, fields, kCounterKey,
+                   progress.rounds_completed);
+}
+
+void FileChunkStore::record_progress(uint64_t rounds_completed) {
+  progress_.update(rounds_completed);
+}
+
+void FileChunkStore::clear_progress() {
+  progress_.remove();
 }
 
 void FileChunkStore::write_chunk(PeerIndex owner, uint64_t offset, ByteView data) {

@@ -3,6 +3,11 @@
 // received file is written with pwrite into `<out>/<SELF>_<OWNER>_complete.file.part`
 // and renamed to its final name only after it verified, so a final name never
 // holds a partial or corrupt file. Memory use does not grow with file size.
+//
+// Progress is saved in `<out>/<SELF>.progress` (a CounterFile): its
+// rounds_completed is rewritten after the chunks it counts were written, and
+// the kernel keeps both writes in order when the process dies, so it never
+// counts a chunk that is not in the .part file.
 #pragma once
 
 #include <optional>
@@ -10,6 +15,7 @@
 #include <vector>
 
 #include "common/chunk_store.h"
+#include "common/io/counter_file.h"
 
 namespace chunkex {
 
@@ -23,8 +29,17 @@ class FileChunkStore : public ChunkStore {
   void begin_file(PeerIndex owner, uint64_t size_bytes) override;
   void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override;
   void commit_file(PeerIndex owner) override;
+  std::vector<PeerIndex> slots_with_saved_progress() override;
+  std::optional<SavedProgress> saved_progress(PeerIndex self) override;
+  void begin_progress(const SavedProgress& progress) override;
+  void record_progress(uint64_t rounds_completed) override;
+  void clear_progress() override;
+  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
+                   Sha256& hasher) override;
+  bool has_committed_file(PeerIndex owner) override;
 
   std::string final_path(PeerIndex owner) const;
+  std::string progress_path(PeerIndex self) const;
   std::string own_path() const { return own_path_; }
   // Open after open_own_file(); the transport sends chunks straight from it.
   int own_fd() const { return own_fd_; }
@@ -37,6 +52,7 @@ class FileChunkStore : public ChunkStore {
   PeerIndex self_ = 0;
   int own_fd_ = -1;
   std::vector<int> incoming_fds_;  // by owner; -1 when not open
+  CounterFile progress_;
 };
 
 // SHA-256 and size of a whole file, read in blocks. Throws std::runtime_error.

@@ -22,7 +22,7 @@ constexpr FrameType kAllTypes[] = {
     FrameType::kFlag,   FrameType::kAnnounce,  FrameType::kRoster,    FrameType::kRequestChunk,
     FrameType::kIdle,   FrameType::kChunkData, FrameType::kSendChunk, FrameType::kDone,
     FrameType::kFinal,  FrameType::kError,     FrameType::kChallenge, FrameType::kAuth,
-    FrameType::kAuthOk,
+    FrameType::kAuthOk, FrameType::kRefetch,   FrameType::kRefetchData, FrameType::kPeerStatus,
 };
 
 Bytes header_bytes(uint8_t m0, uint8_t m1, uint8_t version, uint8_t type, uint32_t length) {
@@ -81,7 +81,7 @@ TEST_CASE("frame type bytes map to the original message names") {
   CHECK(frame_type_name(FrameType::kChunkData) == "CHUNK_DATA");
   CHECK(frame_type_name(FrameType::kSendChunk) == "SEND_CHUNK");
   CHECK_FALSE(frame_type_from_byte(0).has_value());
-  CHECK_FALSE(frame_type_from_byte(14).has_value());
+  CHECK_FALSE(frame_type_from_byte(17).has_value());
   for (FrameType type : kAllTypes) {
     CHECK(frame_type_from_byte(static_cast<uint8_t>(type)) == type);
   }
@@ -259,11 +259,11 @@ TEST_CASE("bad protocol version is rejected") {
   check_rejected(decoder, header_bytes('C', 'X', 2, 4, 0), {"version", "2"});
 }
 
-TEST_CASE("unknown frame types 0 and 14 are rejected") {
+TEST_CASE("unknown frame types 0 and 17 are rejected") {
   FrameDecoder zero;
   check_rejected(zero, header_bytes('C', 'X', 1, 0, 0), {"unknown frame type 0"});
-  FrameDecoder fourteen;
-  check_rejected(fourteen, header_bytes('C', 'X', 1, 14, 0), {"unknown frame type 14"});
+  FrameDecoder seventeen;
+  check_rejected(seventeen, header_bytes('C', 'X', 1, 17, 0), {"unknown frame type 17"});
 }
 
 TEST_CASE("a control frame longer than 4096 bytes is rejected before its payload arrives") {
@@ -313,7 +313,7 @@ TEST_CASE("set_chunk_bytes_max changes the chunk frame limit") {
 
 TEST_CASE("frames before a malformed header are kept, nothing after it") {
   Bytes stream = encode_frame(encode(IdleMessage{3}));
-  Bytes bad = header_bytes('C', 'X', 1, 14, 0);
+  Bytes bad = header_bytes('C', 'X', 1, 17, 0);
   stream.insert(stream.end(), bad.begin(), bad.end());
   Bytes more = encode_frame(encode(IdleMessage{4}));
   stream.insert(stream.end(), more.begin(), more.end());

@@ -60,17 +60,69 @@ TEST_CASE("FLAG round-trips") {
   CHECK(decoded->peer == 3);
   CHECK(decoded->peer_count == 4);
   CHECK(decoded->chunk_bytes == 131072);
-  CHECK(encode(FlagMessage{3, 4, 131072}).payload == Bytes{3, 4, 0, 2, 0, 0});
+  CHECK(encode(FlagMessage{3, 4, 131072}).payload == Bytes{3, 4, 0, 2, 0, 0, 0, 0, 0, 0});
+}
+
+TEST_CASE("FLAG carries the slots that wait for their peer; none beyond the peer count") {
+  auto decoded = decode_flag(encode(FlagMessage{1, 4, 1000, 0b1010}));
+  REQUIRE(decoded);
+  CHECK(decoded->returning_slots == 0b1010);
+  CHECK_FALSE(decode_flag(encode(FlagMessage{1, 4, 1000, 0b10000})));
 }
 
 TEST_CASE("ANNOUNCE round-trips") {
   FileAnnouncement file{0x0102030405060708ULL, digest_of("own file")};
   Frame frame = encode_announce(file);
   CHECK(frame.type == FrameType::kAnnounce);
-  CHECK(frame.payload.size() == 8 + 32);
+  CHECK(frame.payload.size() == 8 + 32 + 1 + 32 + 8);
   auto decoded = decode_announce(frame);
   REQUIRE(decoded);
-  CHECK(*decoded == file);
+  CHECK(decoded->file == file);
+  CHECK(decoded->resume == ResumeClaim{});
+}
+
+TEST_CASE("ANNOUNCE carries a resume claim; a claimed slot past the last peer is malformed") {
+  ResumeClaim claim{2, digest_of("exchange"), 1234};
+  FileAnnouncement file{77, digest_of("own file")};
+  auto decoded = decode_announce(encode(AnnounceMessage{file, claim}));
+  REQUIRE(decoded);
+  CHECK(decoded->file == file);
+  CHECK(decoded->resume == claim);
+  claim.peer = kMaxPeers;
+  CHECK_FALSE(decode_announce(encode(AnnounceMessage{file, claim})));
+}
+
+TEST_CASE("PEER_STATUS and REFETCH round-trip") {
+  auto status = decode_peer_status(encode(PeerStatusMessage{2, false, 60}));
+  REQUIRE(status);
+  CHECK(status->peer == 2);
+  CHECK_FALSE(status->present);
+  CHECK(status->grace_s == 60);
+  ChunkHeader header{7, 1, 42, 0};
+  Frame refetch = encode_refetch(header);
+  CHECK(refetch.type == FrameType::kRefetch);
+  CHECK(decode_refetch(refetch) == header);
+  CHECK_FALSE(decode_request(refetch));
+}
+
+TEST_CASE("the exchange digest changes with the chunk size, any file and any cost") {
+  RosterMessage roster;
+  for (int i = 0; i < 4; ++i) {
+    roster.files.push_back({static_cast<uint64_t>(100 + i), digest_of(std::to_string(i))});
+    roster.costs.push_back(PeerCosts{6000, 600});
+  }
+  Sha256Digest base = exchange_digest(roster, 1000);
+  CHECK(exchange_digest(roster, 1000) == base);
+  CHECK(exchange_digest(roster, 1001) != base);
+  RosterMessage other = roster;
+  other.files[3].size_bytes += 1;
+  CHECK(exchange_digest(other, 1000) != base);
+  other = roster;
+  other.costs[0].other_us += 1;
+  CHECK(exchange_digest(other, 1000) != base);
+  other = roster;
+  other.resume = ResumePoint{1, 2, 3};  // where one peer starts is not part of it
+  CHECK(exchange_digest(other, 1000) == base);
 }
 
 TEST_CASE("ROSTER round-trips every file and every cost in peer order") {
@@ -80,7 +132,7 @@ TEST_CASE("ROSTER round-trips every file and every cost in peer order") {
   }
   roster.costs = test::default_costs(5);
   Frame frame = encode(roster);
-  CHECK(frame.payload.size() == 1 + 5 * (8 + 32 + 4 + 4));
+  CHECK(frame.payload.size() == 1 + 5 * (8 + 32 + 4 + 4) + 3 * 8);
   auto decoded = decode_roster(frame);
   REQUIRE(decoded);
   CHECK(decoded->files == roster.files);

@@ -84,8 +84,14 @@ TEST_CASE("FLAG makes the peer open its file and announce it") {
   CHECK(h.store.opened_as == 0);
   std::vector<Frame> sent = h.take_sent();
   REQUIRE(sent.size() == 1);
-  CHECK(decode_announce(sent[0]) == FileAnnouncement{3000, sha256_of(h.files[0])});
-  REQUIRE(h.out.log_lines.size() == 1);
+  auto announce = decode_announce(sent[0]);
+  REQUIRE(announce);
+  CHECK(announce->file == FileAnnouncement{3000, sha256_of(h.files[0])});
+  CHECK(announce->resume == ResumeClaim{});
+  // The log begins once the roster is known (a returning peer writes it again).
+  CHECK(h.out.log_lines.empty());
+  h.core.on_frame(encode(h.roster()));
+  REQUIRE(!h.out.log_lines.empty());
   CHECK(h.out.log_lines[0] ==
         "0.0 [A] FLAG: joined as A of 4; own file 3000 bytes, 3 chunks, sha256 " +
             to_hex(sha256_of(h.files[0])));
@@ -250,7 +256,7 @@ TEST_CASE("the server closing the connection ends the peer without an ERROR back
   h.join();
   h.take_sent();
   h.core.on_disconnect();
-  h.check_failed("the server closed the connection", false);
+  h.check_failed("lost the connection to the server", false);
   h.core.on_disconnect();
   CHECK(h.out.finished_calls == 1);
 }

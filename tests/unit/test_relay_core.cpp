@@ -26,14 +26,21 @@ ConnId conn_of(size_t peer) {
   return 100 + peer;
 }
 
+RelaySettings harness_settings(size_t peers, uint32_t in_flight, uint32_t grace_s) {
+  RelaySettings settings{static_cast<int>(peers), kChunkBytes, test::default_costs(peers),
+                         in_flight};
+  settings.grace_s = grace_s;
+  return settings;
+}
+
 // The relay plus four (or N) scripted peers that follow the schedule exactly.
+// No grace period unless asked: a peer that leaves ends the exchange.
 class Harness {
  public:
-  explicit Harness(std::vector<uint64_t> sizes = {8, 8, 8, 8}, uint32_t in_flight = 8)
+  explicit Harness(std::vector<uint64_t> sizes = {8, 8, 8, 8}, uint32_t in_flight = 8,
+                   uint32_t grace_s = 0)
       : file_sizes(sizes),
-        relay(RelaySettings{static_cast<int>(sizes.size()), kChunkBytes,
-                            test::default_costs(sizes.size()), in_flight},
-              out),
+        relay(harness_settings(sizes.size(), in_flight, grace_s), out),
         model(test::chunk_counts_of(sizes, kChunkBytes), test::default_costs(sizes.size())) {
     for (size_t i = 0; i < sizes.size(); ++i) {
       files.push_back(test::pseudo_random_bytes(sizes[i], i));

@@ -165,7 +165,7 @@ class MemoryChunkStore : public ChunkStore {
     bytes_written[owner] = 0;
   }
   void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override {
-    CHECK(begins_of(owner) == 1);
+    CHECK(begins_of(owner) + resumes_of(owner) >= 1);
     CHECK(commits_of(owner) == 0);
     Bytes& file = received[owner];
     CHECK(offset + data.size() <= file.size());
@@ -175,7 +175,34 @@ class MemoryChunkStore : public ChunkStore {
   }
   void commit_file(PeerIndex owner) override { ++commits[owner]; }
 
+  // Saved progress lives in the store, so a new PeerCore over the same store
+  // is a restarted client.
+  std::vector<PeerIndex> slots_with_saved_progress() override {
+    if (!progress) return {};
+    return {progress->self};
+  }
+  std::optional<SavedProgress> saved_progress(PeerIndex self) override {
+    if (progress && progress->self == self) return progress;
+    return std::nullopt;
+  }
+  void begin_progress(const SavedProgress& saved) override { progress = saved; }
+  void record_progress(uint64_t rounds_completed) override {
+    REQUIRE(progress);
+    progress->rounds_completed = rounds_completed;
+  }
+  void clear_progress() override { progress.reset(); }
+  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
+                   Sha256& hasher) override {
+    ++resumes[owner];
+    Bytes& file = received[owner];
+    if (file.size() < bytes_kept) throw std::runtime_error("resume_file: bytes missing");
+    file.resize(size_bytes);
+    hasher.update(ByteView(file.data(), bytes_kept));
+  }
+  bool has_committed_file(PeerIndex owner) override { return commits_of(owner) > 0; }
+
   int begins_of(PeerIndex owner) const { return begins.count(owner) ? begins.at(owner) : 0; }
+  int resumes_of(PeerIndex owner) const { return resumes.count(owner) ? resumes.at(owner) : 0; }
   int commits_of(PeerIndex owner) const { return commits.count(owner) ? commits.at(owner) : 0; }
 
   std::optional<std::string> open_error;  // set to make open_own_file throw
@@ -183,7 +210,9 @@ class MemoryChunkStore : public ChunkStore {
   std::map<PeerIndex, Bytes> received;
   std::map<PeerIndex, int> begins;
   std::map<PeerIndex, int> commits;
+  std::map<PeerIndex, int> resumes;
   std::map<PeerIndex, uint64_t> bytes_written;
+  std::optional<SavedProgress> progress;
 
  private:
   Bytes own_;
@@ -196,8 +225,9 @@ class QueuePeerOutbox : public PeerOutbox {
   explicit QueuePeerOutbox(const MemoryChunkStore& own_file) : own_file_(own_file) {}
 
   void send(Frame frame) override { to_server.push_back(std::move(frame)); }
-  void send_own_chunk(const ChunkHeader& header, uint64_t offset, uint32_t length) override {
-    Frame frame = make_chunk_frame(FrameType::kChunkData, header, length);
+  void send_own_chunk(FrameType type, const ChunkHeader& header, uint64_t offset,
+                      uint32_t length) override {
+    Frame frame = make_chunk_frame(type, header, length);
     own_file_.read_own_chunk(offset, std::span<uint8_t>(chunk_data_area(frame), length));
     to_server.push_back(std::move(frame));
   }
