@@ -343,11 +343,17 @@ void RelayCore::resume_exchange() {
       slot.catch_up = std::move(catch_up);
     }
     reforward_unanswered(peer);
-    slot.returning = false;
+  }
+  // Peers that waited hear who is back; returning ones know from ROSTER.
+  for (size_t p = 0; p < peers_.size(); ++p) {
+    if (!peers_[p].returning) continue;
     for (const PeerSlot& other : peers_) {
-      if (&other != &slot) outbox_.send(other.conn, encode(PeerStatusMessage{peer, true, 0}));
+      if (!other.returning) {
+        outbox_.send(other.conn, encode(PeerStatusMessage{static_cast<PeerIndex>(p), true, 0}));
+      }
     }
   }
+  for (PeerSlot& slot : peers_) slot.returning = false;
   for (size_t p = 0; p < peers_.size(); ++p) refetch_all_unsent(static_cast<PeerIndex>(p));
   outbox_.log(line(max_clock(), fmt::format("exchange resumed at round {}", next_deliver_round_)));
   outbox_.notice(fmt::format("everyone is back: exchange resumed at round {}", next_deliver_round_));

@@ -128,9 +128,6 @@ RelayServer::RelayServer(asio::io_context& io, Config config,
   if (resume_from) {
     save_exchange(*resume_from);
     rounds_delivered(core_.progress().rounds_delivered);
-    console_.say(fmt::format("resuming the exchange saved in {} after round {}; waiting for "
-                             "every client to come back",
-                             saved_exchange_path(config_), core_.progress().rounds_delivered));
   }
 }
 
@@ -159,6 +156,11 @@ void RelayServer::listen(const std::string& port_file) {
         fmt::format("listening on {} without a token: anyone who can reach this port can take a "
                     "client slot; set --token or CHUNKEX_TOKEN on the server and every client",
                     bound.address().to_string()));
+  }
+  if (saved_exchange_.is_open() && core_.progress().rounds_total > 0) {
+    console_.say(fmt::format("resuming the exchange saved in {} after {} rounds (--fresh starts "
+                             "a new one); waiting for every client to come back",
+                             saved_exchange_path(config_), core_.progress().rounds_delivered));
   }
   console_.say(fmt::format("waiting for {} clients{}", config_.max_clients,
                            config_.token.empty() ? "" : " (token required)"));

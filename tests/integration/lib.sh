@@ -545,3 +545,40 @@ _prepare_scratch() {
 }
 _prepare_scratch
 cd "$SCRATCH"
+
+# ------------------------------------------------------ faults and resume ---
+
+# start_four_peers TAG DATA DIR ARGS...: clients TAG-A..TAG-D started one after
+# another (so that each gets the ID of its name), sharing DATA, DIR/out and
+# DIR/logs, with ARGS.
+start_four_peers() {
+  local tag=$1 data=$2 dir=$3 id
+  shift 3
+  for id in A B C D; do
+    start_peer "$tag-$id" --data-dir "$data" --out-dir "$dir/out" --log-dir "$dir/logs" "$@"
+    wait_for_text "$SERVER_OUT" "client $id joined" 10 "$SERVER_PID" "$CLIENT_PID"
+  done
+}
+
+# The log lines that record a peer leaving and coming back, or a server
+# restarting: a run with faults equals a run without once they are removed.
+RESUME_LINE_PATTERN='disconnected: exchange paused|reconnected: it has completed|exchange resumed at round|resumed after round|server restarted: resuming'
+
+# assert_logs_equal_but_resume_lines REF_LOGS LOGS: every log file equal.
+assert_logs_equal_but_resume_lines() {
+  local ref=$1 logs=$2 name
+  for name in Server.txt ClientA.txt ClientB.txt ClientC.txt ClientD.txt; do
+    assert_exists "$logs/$name"
+    if ! cmp -s <(grep -Ev "$RESUME_LINE_PATTERN" "$ref/$name") \
+      <(grep -Ev "$RESUME_LINE_PATTERN" "$logs/$name"); then
+      diff <(grep -Ev "$RESUME_LINE_PATTERN" "$ref/$name") \
+        <(grep -Ev "$RESUME_LINE_PATTERN" "$logs/$name") | head -n 20 >&2 || true
+      fail "$logs/$name differs from the uninterrupted run beyond the resume lines"
+    fi
+  done
+}
+
+# wait_for_rounds LOG N SECONDS: until the server log has delivered round N.
+wait_for_rounds() {
+  wait_for_text "$1" "(round $2)" "$3" "$SERVER_PID"
+}

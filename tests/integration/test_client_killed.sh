@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A peer dies (SIGKILL) in the middle of the exchange. The server logs it by
+# A peer dies (SIGKILL) in the middle of the exchange, with no grace period
+# (reconnect_grace_s 0; test_reconnect covers coming back). The server logs it by
 # ID, tells the others why the exchange cannot go on, and nothing hangs: all
 # exit non-zero within 10 s. No received file carries its final name unless
 # it is complete and verified (SPEC sections 2 and 6).
@@ -19,7 +20,7 @@ CHUNK_BYTES=16384
 BIG=$((6000 * CHUNK_BYTES))
 SMALL=$((20 * CHUNK_BYTES + 100))
 "$GEN_BIN" --data-dir "$DATA" --bytes $BIG $BIG $SMALL $BIG --seed 9 >/dev/null
-echo "{ \"chunk_bytes\": $CHUNK_BYTES }" >"$SCRATCH/config.json"
+echo "{ \"chunk_bytes\": $CHUNK_BYTES, \"reconnect_grace_s\": 0 }" >"$SCRATCH/config.json"
 
 start_server --config "$SCRATCH/config.json" --log-dir "$LOGS" --window 1
 for id in "${IDS[@]}"; do
@@ -90,7 +91,7 @@ for id in "${IDS[@]}"; do
 done
 for f in "$OUT"/*; do
   case ${f##*/} in
-    [A-D]_[A-D]_complete.file | [A-D]_[A-D]_complete.file.part) ;;
+    [A-D]_[A-D]_complete.file | [A-D]_[A-D]_complete.file.part | [A-D].progress) ;;
     *) fail "unexpected file in $OUT: ${f##*/}" ;;
   esac
 done

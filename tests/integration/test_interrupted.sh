@@ -41,7 +41,7 @@ check_no_bad_files() {
   for f in "$out"/*; do
     name=${f##*/}
     case $name in
-      [A-D]_[A-D]_complete.file.part) ;;
+      [A-D]_[A-D]_complete.file.part | [A-D].progress) ;; # kept for a resume
       [A-D]_[A-D]_complete.file)
         owner=${name:2:1}
         assert_same_file "$DATA/$owner.file" "$f"
