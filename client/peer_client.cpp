@@ -98,8 +98,8 @@ void PeerClient::send_own_chunk(FrameType type, const ChunkHeader& header, uint6
                                 uint32_t length) {
   if (!connection_) return;
   Frame prefix = make_chunk_frame(type, header, 0);
-  connection_->send_with_file_data(type, std::move(prefix.payload),
-                                   store_.own_fd(), offset, length);
+  connection_->send_with_file_data(type, std::move(prefix.payload), store_.own_fd(), offset,
+                                   length);
 }
 
 void PeerClient::log(std::string line) {
@@ -126,9 +126,10 @@ void PeerClient::finished(const PeerOutcome& outcome) {
   } else {
     console_.error(outcome.failure);
     if (outcome.resumable) {
-      console_.say(fmt::format("partial files and progress are kept in {}: start this client "
-                               "again (with the server) to resume",
-                               config_.out_dir));
+      console_.say(
+          fmt::format("partial files and progress are kept in {}: start this client "
+                      "again (with the server) to resume",
+                      config_.out_dir));
     }
   }
   signals_.cancel();

@@ -130,8 +130,7 @@ void PeerCore::handle_flag(const Frame& frame) {
       announce.resume.rounds_completed = saved->rounds_completed;
     }
     outbox_.notice(fmt::format("coming back as client {} of {} ({} rounds completed before)",
-                               peer_letter(*self_), peer_count_,
-                               announce.resume.rounds_completed));
+                               peer_letter(*self_), peer_count_, announce.resume.rounds_completed));
   } else {
     outbox_.notice(fmt::format("joined as client {} of {}", peer_letter(*self_), peer_count_));
   }
@@ -275,9 +274,9 @@ void PeerCore::complete_file(PeerIndex owner, OpenRound& round, bool replaying) 
   }
   verified_owners_.push_back(owner);
   ClockUs at = round.plan.requests.empty() ? 0 : round.plan.delivery_clock_us[*self_];
-  round.completion_lines.push_back(line(
-      at, fmt::format("file of {} complete: {} chunks, sha256 verified", peer_letter(owner),
-                      incoming_[owner]->layout.chunk_count())));
+  round.completion_lines.push_back(
+      line(at, fmt::format("file of {} complete: {} chunks, sha256 verified", peer_letter(owner),
+                           incoming_[owner]->layout.chunk_count())));
 }
 
 // Keeps requests for up to `window_` incomplete rounds in flight.
@@ -475,10 +474,9 @@ void PeerCore::handle_refetch(const Frame& frame) {
       refetch->chunk_index >= layout.chunk_count()) {
     return protocol_error("unexpected or malformed REFETCH");
   }
-  outbox_.send_own_chunk(FrameType::kRefetchData,
-                         ChunkHeader{refetch->round, refetch->peer, refetch->chunk_index, 0},
-                         layout.chunk_offset(refetch->chunk_index),
-                         layout.chunk_length(refetch->chunk_index));
+  outbox_.send_own_chunk(
+      FrameType::kRefetchData, ChunkHeader{refetch->round, refetch->peer, refetch->chunk_index, 0},
+      layout.chunk_offset(refetch->chunk_index), layout.chunk_length(refetch->chunk_index));
 }
 
 void PeerCore::handle_peer_status(const Frame& frame) {
@@ -490,9 +488,10 @@ void PeerCore::handle_peer_status(const Frame& frame) {
   if (status->present) {
     outbox_.notice(fmt::format("client {} is back", peer_letter(status->peer)));
   } else {
-    outbox_.notice(fmt::format("client {} lost its connection; the server waits up to {} s for "
-                               "it to come back",
-                               peer_letter(status->peer), status->grace_s));
+    outbox_.notice(
+        fmt::format("client {} lost its connection; the server waits up to {} s for "
+                    "it to come back",
+                    peer_letter(status->peer), status->grace_s));
   }
 }
 

@@ -149,8 +149,8 @@ class PeerCore {
   std::vector<std::optional<Incoming>> incoming_;  // by owner
   std::vector<PeerIndex> verified_owners_;
   PeerProgress progress_;
-  ResumeClaim claim_;    // what this peer told the server it had saved
-  ResumePoint resume_;   // where the server said this peer starts
+  ResumeClaim claim_;            // what this peer told the server it had saved
+  ResumePoint resume_;           // where the server said this peer starts
   std::vector<bool> peer_away_;  // by peer, from PEER_STATUS
 };
 

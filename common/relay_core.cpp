@@ -147,7 +147,8 @@ void RelayCore::on_frame(ConnId conn, Frame frame) {
   if (awaiting_auth_.count(conn) && phase_ != Phase::kFinished) return handle_auth(conn, frame);
   if (returning_.count(conn) && phase_ != Phase::kFinished) {
     if (frame.type == FrameType::kAnnounce) return handle_returning_announce(conn, frame);
-    return drop_returning(conn, fmt::format("expected ANNOUNCE, got {}", frame_type_name(frame.type)));
+    return drop_returning(conn,
+                          fmt::format("expected ANNOUNCE, got {}", frame_type_name(frame.type)));
   }
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end() || phase_ == Phase::kFinished) return;
@@ -211,9 +212,10 @@ void RelayCore::pause_for(PeerIndex peer) {
                    fmt::format("client {} disconnected: exchange paused at round {}; waiting up "
                                "to {} s for it to come back",
                                peer_letter(peer), next_deliver_round_, settings_.grace_s)));
-  outbox_.notice(fmt::format("client {} disconnected: exchange paused; waiting up to {} s for it "
-                             "to come back (restart it on the same file)",
-                             peer_letter(peer), settings_.grace_s));
+  outbox_.notice(
+      fmt::format("client {} disconnected: exchange paused; waiting up to {} s for it "
+                  "to come back (restart it on the same file)",
+                  peer_letter(peer), settings_.grace_s));
   Frame status = encode(PeerStatusMessage{peer, false, settings_.grace_s});
   for (const PeerSlot& slot : peers_) {
     if (slot.conn != 0) outbox_.send(slot.conn, status);
@@ -277,8 +279,8 @@ void RelayCore::admit_returning(ConnId conn) {
   returning_[conn] = *offer;
   outbox_.send(conn, encode(FlagMessage{*offer, static_cast<uint8_t>(settings_.max_clients),
                                         settings_.chunk_bytes, waiting}));
-  outbox_.notice(fmt::format("a client connected for a waiting slot (offered {})",
-                             peer_letter(*offer)));
+  outbox_.notice(
+      fmt::format("a client connected for a waiting slot (offered {})", peer_letter(*offer)));
 }
 
 void RelayCore::drop_returning(ConnId conn, const std::string& why) {
@@ -356,7 +358,8 @@ void RelayCore::resume_exchange() {
   for (PeerSlot& slot : peers_) slot.returning = false;
   for (size_t p = 0; p < peers_.size(); ++p) refetch_all_unsent(static_cast<PeerIndex>(p));
   outbox_.log(line(max_clock(), fmt::format("exchange resumed at round {}", next_deliver_round_)));
-  outbox_.notice(fmt::format("everyone is back: exchange resumed at round {}", next_deliver_round_));
+  outbox_.notice(
+      fmt::format("everyone is back: exchange resumed at round {}", next_deliver_round_));
   outbox_.exchange_resumed();
   pump();
 }
@@ -369,8 +372,8 @@ void RelayCore::reforward_unanswered(PeerIndex target) {
       const PlannedRequest& request = plan.requests[q];
       if (request.idle || request.target != target || state.answers[q]) continue;
       outbox_.send(peers_[target].conn,
-                   encode(RequestMessage{plan.round, static_cast<PeerIndex>(q),
-                                         request.chunk_index, plan.forward_clock_us[q]}));
+                   encode(RequestMessage{plan.round, static_cast<PeerIndex>(q), request.chunk_index,
+                                         plan.forward_clock_us[q]}));
     }
   }
 }
@@ -521,6 +524,7 @@ void RelayCore::restore(const SavedExchange& saved) {
   }
   next_deliver_round_ = next_forward_round_ = model_->next_round();
   if (model_->finished()) phase_ = Phase::kClosing;
+  outbox_.save_exchange(SavedExchange{saved.roster, next_deliver_round_});
   outbox_.log(line(max_clock(), fmt::format("server restarted: resuming after round {}; waiting "
                                             "for every client to come back",
                                             next_deliver_round_)));
@@ -586,9 +590,9 @@ void RelayCore::handle_catch_up_request(PeerIndex peer, uint64_t round, const Pl
   RoundPlan plan = catch_up.model.plan_next_round();
   const PlannedRequest& planned = plan.requests[peer];
   if (!(sent == planned) || (!sent.idle && clock_us != plan.request_clock_us[peer])) {
-    return protocol_error(
-        peer, fmt::format("catching up: round {}: sent {}, the schedule says {}", round,
-                          describe_request(sent), describe_request(planned)));
+    return protocol_error(peer,
+                          fmt::format("catching up: round {}: sent {}, the schedule says {}", round,
+                                      describe_request(sent), describe_request(planned)));
   }
   if (!planned.idle) {
     fetches_[planned.target].push_back(
@@ -620,9 +624,9 @@ void RelayCore::handle_refetch_data(PeerIndex peer, Frame frame) {
   queue.pop_front();
   if (fetch.stale) return;  // its requester left again
   PeerIndex requester = fetch.header.peer;
-  rewrite_chunk_frame(frame, FrameType::kSendChunk,
-                      ChunkHeader{fetch.header.round, peer, fetch.header.chunk_index,
-                                  fetch.header.clock_us});
+  rewrite_chunk_frame(
+      frame, FrameType::kSendChunk,
+      ChunkHeader{fetch.header.round, peer, fetch.header.chunk_index, fetch.header.clock_us});
   PeerSlot& slot = peers_[requester];
   ++chunks_refetched_;
   refetched_bytes_ += chunk_data(frame).size();

@@ -133,9 +133,9 @@ class RelayCore {
   // A returning peer's requests for rounds already delivered to the others:
   // each one that asks for a chunk becomes a REFETCH to its owner.
   struct CatchUp {
-    ExchangeModel model;         // at the next round the peer will ask about
-    uint64_t end_round = 0;      // rounds_delivered when it came back
-    uint64_t fetches_owed = 0;   // REFETCHed chunks not yet relayed
+    ExchangeModel model;        // at the next round the peer will ask about
+    uint64_t end_round = 0;     // rounds_delivered when it came back
+    uint64_t fetches_owed = 0;  // REFETCHed chunks not yet relayed
     bool done() const { return model.next_round() >= end_round && fetches_owed == 0; }
   };
 

@@ -40,10 +40,10 @@ TextFields saved_exchange_fields(const Config& config, const RosterMessage& rost
   TextFields fields{{"chunk_bytes", std::to_string(config.chunk_bytes)},
                     {"peers", std::to_string(roster.files.size())}};
   for (size_t i = 0; i < roster.files.size(); ++i) {
-    fields.emplace_back(
-        "file", fmt::format("{} {} {} {} {}", peer_letter(static_cast<PeerIndex>(i)),
-                            roster.files[i].size_bytes, to_hex(roster.files[i].sha256),
-                            roster.costs[i].chunk_us, roster.costs[i].other_us));
+    fields.emplace_back("file",
+                        fmt::format("{} {} {} {} {}", peer_letter(static_cast<PeerIndex>(i)),
+                                    roster.files[i].size_bytes, to_hex(roster.files[i].sha256),
+                                    roster.costs[i].chunk_us, roster.costs[i].other_us));
   }
   return fields;
 }
@@ -83,8 +83,7 @@ std::optional<SavedExchange> load_saved_exchange(const Config& config) {
   auto fields = read_counter_file(path, kSavedExchangeMagic);
   auto unusable = [&](const std::string& why) {
     return std::runtime_error(fmt::format(
-        "{} holds an unfinished exchange, but {}; run with --fresh to start a new one", path,
-        why));
+        "{} holds an unfinished exchange, but {}; run with --fresh to start a new one", path, why));
   };
   if (!fields) throw unusable("it is not a saved exchange");
   SavedExchange saved;
@@ -97,7 +96,8 @@ std::optional<SavedExchange> load_saved_exchange(const Config& config) {
     saved.roster.costs.push_back(costs);
   }
   if (field_value(*fields, "chunk_bytes") != std::to_string(config.chunk_bytes)) {
-    throw unusable(fmt::format("it was saved with another chunk_bytes (now {})", config.chunk_bytes));
+    throw unusable(
+        fmt::format("it was saved with another chunk_bytes (now {})", config.chunk_bytes));
   }
   if (saved.roster.files.size() != static_cast<size_t>(config.max_clients)) {
     throw unusable(fmt::format("it was saved for {} clients (max_clients is now {})",
@@ -124,12 +124,7 @@ RelayServer::RelayServer(asio::io_context& io, Config config,
       stop_timer_(io),
       grace_timer_(io),
       console_("[server] "),
-      core_(open_log_and_settings(resume_from), *this) {
-  if (resume_from) {
-    save_exchange(*resume_from);
-    rounds_delivered(core_.progress().rounds_delivered);
-  }
-}
+      core_(open_log_and_settings(std::move(resume_from)), *this) {}
 
 void RelayServer::listen(const std::string& port_file) {
   asio::ip::tcp::resolver resolver(io_);
@@ -158,9 +153,10 @@ void RelayServer::listen(const std::string& port_file) {
                     bound.address().to_string()));
   }
   if (saved_exchange_.is_open() && core_.progress().rounds_total > 0) {
-    console_.say(fmt::format("resuming the exchange saved in {} after {} rounds (--fresh starts "
-                             "a new one); waiting for every client to come back",
-                             saved_exchange_path(config_), core_.progress().rounds_delivered));
+    console_.say(
+        fmt::format("resuming the exchange saved in {} after {} rounds (--fresh starts "
+                    "a new one); waiting for every client to come back",
+                    saved_exchange_path(config_), core_.progress().rounds_delivered));
   }
   console_.say(fmt::format("waiting for {} clients{}", config_.max_clients,
                            config_.token.empty() ? "" : " (token required)"));

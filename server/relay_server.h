@@ -81,7 +81,7 @@ class RelayServer : public RelayOutbox {
   std::optional<std::chrono::steady_clock::time_point> started_at_;
   std::chrono::steady_clock::time_point last_progress_at_{};
   std::vector<uint64_t> last_progress_bytes_;  // by peer
-  uint64_t last_progress_events_ = 0;  // rounds delivered + chunks refetched
+  uint64_t last_progress_events_ = 0;          // rounds delivered + chunks refetched
   std::chrono::steady_clock::time_point last_round_delivered_at_{};
   bool stopping_ = false;
   int signal_exit_code_ = 0;

@@ -34,8 +34,7 @@ void CounterFile::close_fd() {
 }
 
 void CounterFile::create(const std::string& path, const std::string& magic,
-                         const TextFields& fields, const std::string& counter_key,
-                         uint64_t value) {
+                         const TextFields& fields, const std::string& counter_key, uint64_t value) {
   std::string head = magic + "\n";
   for (const auto& [key, text] : fields) head += key + " " + text + "\n";
   head += counter_key + " ";

@@ -99,9 +99,10 @@ void FileChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t 
   struct stat info {};
   if (::fstat(fd, &info) != 0) throw_errno("cannot stat", path);
   if (static_cast<uint64_t>(info.st_size) < bytes_kept) {
-    throw std::runtime_error(fmt::format("cannot resume: {} holds {} bytes, the saved progress "
-                                         "counts {}",
-                                         path, info.st_size, bytes_kept));
+    throw std::runtime_error(
+        fmt::format("cannot resume: {} holds {} bytes, the saved progress "
+                    "counts {}",
+                    path, info.st_size, bytes_kept));
   }
   if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) throw_errno("cannot size", path);
   std::vector<uint8_t> block(1 << 20);

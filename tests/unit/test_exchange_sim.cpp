@@ -47,13 +47,51 @@ struct SimOptions {
   std::function<void(size_t peer, Frame&)> tamper_to_peer;
   // Shared secret of the relay and of every peer (empty: none).
   std::string token;
+  // Once the relay has delivered `at_round` rounds: the process of `peer`
+  // dies (all of them when `server` is set: the relay's) and is started
+  // again at once. Restarted peers connect in reverse ID order.
+  struct Crash {
+    uint64_t at_round = 0;
+    size_t peer = 0;
+    bool server = false;
+    bool comes_back = true;
+  };
+  std::optional<Crash> crash;
 };
 
-RelaySettings relay_settings(size_t peers, const SimOptions& options) {
+RelaySettings relay_settings(size_t peers, const SimOptions& options,
+                             std::optional<SavedExchange> resume_from = std::nullopt) {
   RelaySettings settings{static_cast<int>(peers), options.chunk_bytes, test::default_costs(peers),
                          options.relay_window};
   settings.token = options.token;
+  settings.resume_from = std::move(resume_from);
   return settings;
+}
+
+// Remembers what a real server saves in exchange.state.
+class SavingRelayOutbox : public test::RecordingRelayOutbox {
+ public:
+  void save_exchange(const SavedExchange& exchange) override { saved = exchange; }
+  void rounds_delivered(uint64_t rounds) override {
+    REQUIRE(saved);
+    saved->delivered_rounds = rounds;
+  }
+  std::optional<SavedExchange> saved;
+};
+
+// The log lines that record a peer leaving and coming back, or a restart.
+bool is_resume_line(const std::string& line) {
+  for (const char* part :
+       {"disconnected: exchange paused", "reconnected: it has completed",
+        "exchange resumed at round", "resumed after round", "server restarted: resuming"}) {
+    if (contains(line, part)) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> without_resume_lines(std::vector<std::string> lines) {
+  std::erase_if(lines, is_resume_line);
+  return lines;
 }
 
 ConnId conn_of(size_t peer) {
@@ -65,11 +103,13 @@ class Simulation {
   Simulation(std::vector<Bytes> own_files, SimOptions options)
       : options_(std::move(options)),
         files(std::move(own_files)),
-        relay(relay_settings(files.size(), options_), relay_out) {
+        relay_out(std::make_unique<SavingRelayOutbox>()),
+        relay(std::make_unique<RelayCore>(relay_settings(files.size(), options_), *relay_out)) {
     for (const Bytes& file : files) {
       auto peer = std::make_unique<Peer>(file);
       peer->core = std::make_unique<PeerCore>(options_.peer_window, peer->store, peer->out,
                                               PeerAuth{options_.token});
+      peer->conn = conn_of(peers.size());
       peers.push_back(std::move(peer));
     }
     random_state_ = options_.order_seed;
@@ -80,27 +120,24 @@ class Simulation {
   // Connects every peer in ID order, then delivers frames until none is left.
   void run() {
     for (size_t i = 0; i < peer_count(); ++i) {
-      relay.on_connect(conn_of(i));
+      relay->on_connect(peers[i]->conn);
       collect();
     }
+    while (step()) maybe_crash();
+  }
+
+  bool step() {
     switch (options_.order) {
       case Order::kRoundRobin:
-        while (round_robin(false)) {
-        }
-        break;
+        return round_robin(false);
       case Order::kReverse:
-        while (round_robin(true)) {
-        }
-        break;
+        return round_robin(true);
       case Order::kConnectionFirst:
-        while (connection_first()) {
-        }
-        break;
+        return connection_first();
       case Order::kRandom:
-        while (random_step()) {
-        }
-        break;
+        return random_step();
     }
+    return false;
   }
 
   struct Peer {
@@ -111,24 +148,88 @@ class Simulation {
     std::deque<std::optional<Frame>> from_server;  // nullopt: the server closed
     bool server_closed = false;                    // the server reads nothing more from this peer
     bool disconnect_reported = false;
+    ConnId conn = 0;
   };
 
   std::vector<std::string> peer_log(size_t i) const { return peers[i]->out.log_lines; }
 
   SimOptions options_;
   std::vector<Bytes> files;
-  test::RecordingRelayOutbox relay_out;
-  RelayCore relay;
+  std::unique_ptr<SavingRelayOutbox> relay_out;
+  std::unique_ptr<RelayCore> relay;
   std::vector<std::unique_ptr<Peer>> peers;
+  bool crashed = false;
 
  private:
-  // Moves what the relay sent into the per-connection queues.
+  void maybe_crash() {
+    const auto& crash = options_.crash;
+    // Only once the exchange has started (rounds_total is known from then).
+    RelayProgress progress = relay->progress();
+    if (!crash || crashed || progress.rounds_total == 0 ||
+        progress.rounds_delivered < crash->at_round) {
+      return;
+    }
+    crashed = true;
+    if (crash->server) return restart_server();
+    kill_peer(crash->peer);
+    if (crash->comes_back) start_again(crash->peer);
+  }
+
+  // Its queues die with it; the relay sees the connection drop.
+  void kill_peer(size_t i) {
+    Peer& peer = *peers[i];
+    peer.from_server.clear();
+    peer.out.to_server.clear();
+    peer.server_closed = true;
+    peer.disconnect_reported = true;
+    ConnId dead = peer.conn;
+    peer.conn = 0;  // what the relay still sends it is lost
+    relay->on_disconnect(dead);
+    collect();
+  }
+
+  // A new process over the same files (its store): a new core, a new
+  // connection, and a log file written anew.
+  void start_again(size_t i) {
+    Peer& peer = *peers[i];
+    peer.out.log_lines.clear();
+    peer.out.finished_calls = 0;
+    peer.out.outcome.reset();
+    peer.core = std::make_unique<PeerCore>(options_.peer_window, peer.store, peer.out,
+                                           PeerAuth{options_.token});
+    peer.conn = next_conn_++;
+    peer.server_closed = false;
+    peer.disconnect_reported = false;
+    relay->on_connect(peer.conn);
+    collect();
+  }
+
+  // The relay process dies: every peer loses its connection (and exits);
+  // then a new relay resumes from what the old one saved, and every peer is
+  // started again, the last one first.
+  void restart_server() {
+    std::optional<SavedExchange> saved = relay_out->saved;
+    REQUIRE(saved);
+    for (auto& peer : peers) {
+      peer->from_server.clear();
+      peer->out.to_server.clear();
+      peer->core->on_disconnect();
+    }
+    relay_out = std::make_unique<SavingRelayOutbox>();
+    collected_ = 0;
+    relay = std::make_unique<RelayCore>(relay_settings(peer_count(), options_, saved), *relay_out);
+    for (size_t k = peer_count(); k-- > 0;) start_again(k);
+  }
+
+  // Moves what the relay sent into the per-connection queues; frames to a
+  // connection whose peer died are lost.
   void collect() {
-    for (; collected_ < relay_out.events.size(); ++collected_) {
-      auto& event = relay_out.events[collected_];
-      REQUIRE(event.conn >= conn_of(0));
-      REQUIRE(event.conn < conn_of(peer_count()));
-      Peer& peer = *peers[event.conn - conn_of(0)];
+    for (; collected_ < relay_out->events.size(); ++collected_) {
+      auto& event = relay_out->events[collected_];
+      auto found = std::find_if(peers.begin(), peers.end(),
+                                [&](const auto& peer) { return peer->conn == event.conn; });
+      if (found == peers.end()) continue;
+      Peer& peer = **found;
       if (event.close) {
         peer.server_closed = true;
         peer.from_server.push_back(std::nullopt);
@@ -162,14 +263,14 @@ class Simulation {
       Frame frame = std::move(peer.out.to_server.front());
       peer.out.to_server.pop_front();
       if (options_.tamper_to_server) options_.tamper_to_server(i, frame);
-      relay.on_frame(conn_of(i), std::move(frame));
+      relay->on_frame(peer.conn, std::move(frame));
       collect();
       return true;
     }
     // A finished peer closes its connection once its last frame is out.
     if (peer.core->finished() && !peer.disconnect_reported) {
       peer.disconnect_reported = true;
-      relay.on_disconnect(conn_of(i));
+      relay->on_disconnect(peer.conn);
       collect();
       return true;
     }
@@ -218,6 +319,7 @@ class Simulation {
 
   size_t collected_ = 0;
   uint64_t random_state_ = 1;
+  ConnId next_conn_ = 1000;
 };
 
 std::vector<Bytes> seeded_files(const std::vector<uint64_t>& sizes, uint64_t seed = 42) {
@@ -233,21 +335,23 @@ std::vector<uint32_t> chunk_counts(const Simulation& sim) {
   return test::chunk_counts_of(sizes, sim.options_.chunk_bytes);
 }
 
-// Everything a successful exchange must leave behind.
+// Everything a successful exchange must leave behind. After a crash chunks
+// may be written twice and files resumed rather than begun.
 void check_success(const Simulation& sim) {
+  const bool crashed = sim.crashed;
   const size_t n = sim.peer_count();
   const std::vector<uint32_t> counts = chunk_counts(sim);
   const std::vector<PeerCosts> costs = test::default_costs(n);
   const std::vector<ClockUs> final_clocks = test::model_final_clocks(counts, costs);
 
-  REQUIRE(sim.relay_out.finished_calls == 1);
-  REQUIRE(sim.relay_out.outcome);
-  const RelayOutcome& relay = *sim.relay_out.outcome;
+  REQUIRE(sim.relay_out->finished_calls == 1);
+  REQUIRE(sim.relay_out->outcome);
+  const RelayOutcome& relay = *sim.relay_out->outcome;
   REQUIRE_MESSAGE(relay.success, relay.failure);
   REQUIRE(relay.verified_owners.size() == n);
   CHECK(relay.rounds == ExchangeModel(counts, costs).rounds_total());
   CHECK(relay.final_clocks_us == final_clocks);
-  CHECK(sim.relay.finished());
+  CHECK(sim.relay->finished());
 
   for (size_t i = 0; i < n; ++i) {
     CAPTURE(i);
@@ -275,16 +379,19 @@ void check_success(const Simulation& sim) {
       REQUIRE(store.received.count(o) == 1);
       CHECK(store.received.at(o).size() == sim.files[o].size());
       CHECK(store.received.at(o) == sim.files[o]);
-      CHECK(store.bytes_written.at(o) == sim.files[o].size());
-      CHECK(store.begins_of(o) == 1);
+      if (!crashed) {
+        CHECK(store.bytes_written.at(o) == sim.files[o].size());
+        CHECK(store.begins_of(o) == 1);
+      }
+      CHECK(store.begins_of(o) >= 1);
       CHECK(store.commits_of(o) == 1);
     }
     CHECK(peer.core->progress().chunks_received == peer.core->progress().chunks_needed);
     REQUIRE_FALSE(peer.out.log_lines.empty());
     CHECK(contains(peer.out.log_lines.back(), "final clocks " + format_clocks(final_clocks)));
   }
-  REQUIRE_FALSE(sim.relay_out.log_lines.empty());
-  CHECK(contains(sim.relay_out.log_lines.back(), "final clocks " + format_clocks(final_clocks)));
+  REQUIRE_FALSE(sim.relay_out->log_lines.empty());
+  CHECK(contains(sim.relay_out->log_lines.back(), "final clocks " + format_clocks(final_clocks)));
 }
 
 struct Logs {
@@ -293,7 +400,7 @@ struct Logs {
 };
 
 Logs logs_of(const Simulation& sim) {
-  Logs logs{sim.relay_out.log_lines, {}};
+  Logs logs{sim.relay_out->log_lines, {}};
   for (size_t i = 0; i < sim.peer_count(); ++i) logs.peers.push_back(sim.peer_log(i));
   return logs;
 }
@@ -366,8 +473,8 @@ TEST_CASE("unequal files arrive byte for byte and are committed once") {
   Simulation sim(seeded_files({5000, 2500, 1000, 0}), SimOptions{});
   sim.run();
   check_success(sim);
-  CHECK(sim.relay_out.outcome->rounds == 9);  // D lacks 5 + 3 + 1 chunks
-  CHECK(sim.relay_out.outcome->files[3].size_bytes == 0);
+  CHECK(sim.relay_out->outcome->rounds == 9);  // D lacks 5 + 3 + 1 chunks
+  CHECK(sim.relay_out->outcome->files[3].size_bytes == 0);
   CHECK(sim.peers[0]->store.received.at(3).empty());
 }
 
@@ -400,7 +507,7 @@ TEST_CASE("a peer serving two requesters logs both forwards, then both chunks") 
             "14.1 [A] CHUNK_DATA chunk 0 to D (round 0)",
             "20.1 [A] recv chunk 0 of B (round 0)",
         });
-  CHECK(round_lines(sim.relay_out.log_lines, 0) ==
+  CHECK(round_lines(sim.relay_out->log_lines, 0) ==
         std::vector<std::string>{
             "0.6 [Server] REQUEST_CHUNK A asks B for chunk 0 (round 0)",
             "0.7 [Server] REQUEST_CHUNK B asks C for chunk 0 (round 0)",
@@ -431,8 +538,8 @@ TEST_CASE("equal files: one chunk per peer per round, 19.8 ms a round") {
   Simulation sim(seeded_files({3000, 3000, 3000, 3000}), SimOptions{});
   sim.run();
   check_success(sim);
-  CHECK(sim.relay_out.outcome->rounds == 9);
-  CHECK(sim.relay_out.outcome->final_clocks_us ==
+  CHECK(sim.relay_out->outcome->rounds == 9);
+  CHECK(sim.relay_out->outcome->final_clocks_us ==
         std::vector<ClockUs>{9 * 19800 - 3000, 9 * 19800 - 2000, 9 * 19800 - 1000, 9 * 19800});
   const std::vector<std::string> log_a = sim.peer_log(0);
   CHECK(std::count(log_a.begin(), log_a.end(), "16.8 [A] recv chunk 0 of B (round 0)") == 1);
@@ -475,8 +582,8 @@ TEST_CASE("all files empty: done after one all-IDLE round") {
   Simulation sim(seeded_files({0, 0, 0, 0}), SimOptions{});
   sim.run();
   check_success(sim);
-  CHECK(sim.relay_out.outcome->rounds == 0);
-  CHECK(sim.relay_out.outcome->final_clocks_us == std::vector<ClockUs>(4, 0));
+  CHECK(sim.relay_out->outcome->rounds == 0);
+  CHECK(sim.relay_out->outcome->final_clocks_us == std::vector<ClockUs>(4, 0));
 }
 
 TEST_CASE("a corrupted chunk fails verification and the file is never committed") {
@@ -497,10 +604,10 @@ TEST_CASE("a corrupted chunk fails verification and the file is never committed"
   CHECK(std::find(a.out.outcome->verified_owners.begin(), a.out.outcome->verified_owners.end(),
                   1) == a.out.outcome->verified_owners.end());
 
-  REQUIRE(sim.relay_out.outcome);
-  CHECK_FALSE(sim.relay_out.outcome->success);
-  CHECK_MESSAGE(contains(sim.relay_out.outcome->failure, "client A"),
-                sim.relay_out.outcome->failure);
+  REQUIRE(sim.relay_out->outcome);
+  CHECK_FALSE(sim.relay_out->outcome->success);
+  CHECK_MESSAGE(contains(sim.relay_out->outcome->failure, "client A"),
+                sim.relay_out->outcome->failure);
   for (size_t i = 1; i < 4; ++i) {
     CAPTURE(i);
     REQUIRE(sim.peers[i]->out.outcome);
@@ -521,8 +628,8 @@ TEST_CASE("a corrupted single-chunk file is caught at once") {
   REQUIRE(d.out.outcome);
   CHECK(contains(d.out.outcome->failure, "file of C failed verification"));
   CHECK(d.store.commits_of(2) == 0);
-  REQUIRE(sim.relay_out.outcome);
-  CHECK_FALSE(sim.relay_out.outcome->success);
+  REQUIRE(sim.relay_out->outcome);
+  CHECK_FALSE(sim.relay_out->outcome->success);
 }
 
 TEST_CASE("a peer refuses a SEND_CHUNK whose clock differs from its model") {
@@ -540,9 +647,9 @@ TEST_CASE("a peer refuses a SEND_CHUNK whose clock differs from its model") {
   REQUIRE(c.out.outcome);
   CHECK_FALSE(c.out.outcome->success);
   CHECK_MESSAGE(contains(c.out.outcome->failure, "SEND_CHUNK"), c.out.outcome->failure);
-  REQUIRE(sim.relay_out.outcome);
-  CHECK_FALSE(sim.relay_out.outcome->success);
-  CHECK(contains(sim.relay_out.outcome->failure, "client C"));
+  REQUIRE(sim.relay_out->outcome);
+  CHECK_FALSE(sim.relay_out->outcome->success);
+  CHECK(contains(sim.relay_out->outcome->failure, "client C"));
 }
 
 TEST_CASE("a peer refuses FINAL clocks that differ from its model") {
@@ -577,8 +684,101 @@ TEST_CASE("with a token the exchange completes and logs the same as without") {
   Simulation secured(files, with_token);
   secured.run();
   check_success(secured);
-  CHECK(secured.relay_out.log_lines == plain.relay_out.log_lines);
+  CHECK(secured.relay_out->log_lines == plain.relay_out->log_lines);
   for (size_t i = 0; i < files.size(); ++i) CHECK(secured.peer_log(i) == plain.peer_log(i));
+}
+
+}  // namespace chunkex
+
+namespace chunkex {
+namespace {
+
+// Runs `files` once without a fault, then with `crash` under a few windows
+// and orders: each run succeeds and its logs equal the first run's once the
+// resume lines are removed. Returns the chunk bytes sent again in the last.
+void check_resume_keeps_logs(const std::vector<Bytes>& files, SimOptions::Crash crash) {
+  SimOptions plain_options;
+  Simulation plain(files, plain_options);
+  plain.run();
+  check_success(plain);
+  Logs want = logs_of(plain);
+  for (uint32_t window : {1u, 8u}) {
+    for (Order order : {Order::kRoundRobin, Order::kRandom}) {
+      CAPTURE(window);
+      CAPTURE(static_cast<int>(order));
+      SimOptions options;
+      options.peer_window = window;
+      options.relay_window = window;
+      options.order = order;
+      options.crash = crash;
+      Simulation sim(files, options);
+      sim.run();
+      REQUIRE(sim.crashed);
+      check_success(sim);
+      Logs got = logs_of(sim);
+      CHECK(without_resume_lines(got.server) == want.server);
+      for (size_t i = 0; i < files.size(); ++i) {
+        CAPTURE(i);
+        CHECK(without_resume_lines(got.peers[i]) == want.peers[i]);
+      }
+      const RelayOutcome& outcome = *sim.relay_out->outcome;
+      if (!crash.server) {
+        CHECK(outcome.disconnects == 1);
+        CHECK(outcome.reconnects == 1);
+        // Only rounds in flight are fetched again: at most a window of them
+        // (plus the rounds forwarded ahead), a chunk each.
+        CHECK(outcome.refetched_bytes <= 2 * window * options.chunk_bytes);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a peer that dies and comes back finishes the exchange, logs as if it never left") {
+  std::vector<Bytes> files = seeded_files({9500, 7001, 12000, 3000});
+  for (size_t peer : {0u, 2u, 3u}) {
+    for (uint64_t round : {0u, 1u, 7u, 20u}) {
+      CAPTURE(peer);
+      CAPTURE(round);
+      check_resume_keeps_logs(files, SimOptions::Crash{round, peer});
+    }
+  }
+}
+
+TEST_CASE("a restarted server resumes the exchange; logs as if it never stopped") {
+  std::vector<Bytes> files = seeded_files({9500, 7001, 12000, 3000});
+  for (uint64_t round : {1u, 9u, 25u, 31u}) {
+    CAPTURE(round);
+    check_resume_keeps_logs(files, SimOptions::Crash{round, 0, true});
+  }
+}
+
+TEST_CASE("a peer that comes back after the last round only says DONE again") {
+  std::vector<Bytes> files = seeded_files({3000, 3000, 3000});
+  // 6 rounds move chunks; the 7th is all IDLE and closes the exchange.
+  check_resume_keeps_logs(files, SimOptions::Crash{7, 1});
+}
+
+TEST_CASE("a peer that never comes back: the grace period ends the exchange, naming it") {
+  SimOptions options;
+  options.crash = SimOptions::Crash{5, 1, false, false};
+  Simulation sim(seeded_files({9000, 9000, 9000, 9000}), options);
+  sim.run();
+  REQUIRE(sim.crashed);
+  CHECK(sim.relay_out->finished_calls == 0);  // paused, waiting
+  CHECK(sim.relay->progress().paused);
+  CHECK(sim.relay_out->log_index("client B disconnected: exchange paused at round 5"));
+  for (size_t i : {0u, 2u, 3u}) {
+    CHECK(sim.peers[i]->core->waiting_for_peer());
+    CHECK(contains(sim.peers[i]->out.notices.back(), "client B lost its connection"));
+  }
+  sim.relay->on_stall(60);  // a stall does not end a pause
+  CHECK(sim.relay_out->finished_calls == 0);
+  sim.relay->on_grace_expired();
+  REQUIRE(sim.relay_out->outcome);
+  CHECK(sim.relay_out->outcome->failure == "client B did not come back within 60 s");
+  CHECK(contains(sim.relay_out->log_lines.back(), "exchange abandoned"));
 }
 
 }  // namespace chunkex

@@ -19,9 +19,9 @@ using test::contains;
 using test::describe;
 
 constexpr FrameType kAllTypes[] = {
-    FrameType::kFlag,   FrameType::kAnnounce,  FrameType::kRoster,    FrameType::kRequestChunk,
-    FrameType::kIdle,   FrameType::kChunkData, FrameType::kSendChunk, FrameType::kDone,
-    FrameType::kFinal,  FrameType::kError,     FrameType::kChallenge, FrameType::kAuth,
+    FrameType::kFlag,   FrameType::kAnnounce,  FrameType::kRoster,      FrameType::kRequestChunk,
+    FrameType::kIdle,   FrameType::kChunkData, FrameType::kSendChunk,   FrameType::kDone,
+    FrameType::kFinal,  FrameType::kError,     FrameType::kChallenge,   FrameType::kAuth,
     FrameType::kAuthOk, FrameType::kRefetch,   FrameType::kRefetchData, FrameType::kPeerStatus,
 };
 
