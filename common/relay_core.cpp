@@ -35,7 +35,7 @@ ClockUs RelayCore::max_clock() const {
 
 namespace {
 
-// Challenged connections cost a nonce each; a flood of them is cut off here.
+// Challenged connections cost a nonce each; a flood of them is capped here.
 constexpr size_t kMaxAwaitingAuth = 64;
 
 }  // namespace
@@ -43,9 +43,12 @@ constexpr size_t kMaxAwaitingAuth = 64;
 void RelayCore::on_connect(ConnId conn) {
   if (!slot_open()) return reject_full(conn);
   if (settings_.token.empty()) return admit(conn);
+  // The oldest challenged connection makes room: a real peer answers within
+  // a round trip, a flood's connections never do, so refusing newcomers
+  // instead would let a flood keep every peer out.
   if (awaiting_auth_.size() >= kMaxAwaitingAuth) {
-    reject(conn, "too many connections are authenticating; try again later");
-    return;
+    reject_unauthenticated(awaiting_auth_.begin()->first,
+                           "too many connections are authenticating; the oldest was dropped");
   }
   Nonce nonce = settings_.make_nonce();
   awaiting_auth_[conn] = nonce;

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -259,12 +260,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t dripped_ = 0;
 };
 
+asio::ip::address address_of(const std::string& host) {
+  asio::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) throw std::runtime_error("--host " + host + ": not an IP address");
+  return address;
+}
+
 class Flood {
  public:
   Flood(asio::io_context& io, Options options)
       : io_(io),
         options_(std::move(options)),
-        endpoint_(asio::ip::make_address(options_.host), static_cast<uint16_t>(options_.port)),
+        endpoint_(address_of(options_.host), static_cast<uint16_t>(options_.port)),
         launch_timer_(io),
         end_timer_(io) {}
 
@@ -346,9 +354,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   app.add_option("--connections", options.connections,
-                 "connections to open, round-robin over "
-                 "half-open, slowloris, random bytes, "
-                 "oversized length and reset")
+                 "connections to open, round-robin over half-open, slowloris, "
+                 "random bytes, oversized length and reset")
       ->check(CLI::Range(size_t{1}, size_t{10000}))
       ->capture_default_str();
   app.add_option("--seconds", options.seconds, "stop and close everything after this long")

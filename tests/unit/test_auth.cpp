@@ -169,4 +169,28 @@ TEST_CASE("a peer without a token says the server wants one") {
   CHECK(contains(peer.out.outcome->failure, "CHUNKEX_TOKEN"));
 }
 
+TEST_CASE("a flood of unauthenticated connections cannot keep a real peer out") {
+  test::RecordingRelayOutbox out;
+  RelaySettings settings{4, 4, test::default_costs(), 8};
+  settings.token = "secret";
+  RelayCore relay(settings, out);
+  for (ConnId junk = 1; junk <= 500; ++junk) relay.on_connect(junk);
+  // Only the newest 64 still wait for their proof; the others were dropped.
+  CHECK(out.closed(1));
+  CHECK(out.closed(436));
+  CHECK_FALSE(out.closed(437));
+  CHECK_FALSE(out.closed(500));
+  ConnId real = 1000;
+  relay.on_connect(real);
+  auto challenge = out.frames_of_type(real, FrameType::kChallenge);
+  REQUIRE(challenge.size() == 1);
+  Nonce server_nonce = *decode_challenge(challenge[0]);
+  Nonce client_nonce{};
+  client_nonce.fill(7);
+  relay.on_frame(
+      real, encode(AuthMessage{client_nonce, client_proof("secret", server_nonce, client_nonce)}));
+  CHECK(out.frames_of_type(real, FrameType::kFlag).size() == 1);
+  CHECK_FALSE(out.closed(real));
+}
+
 }  // namespace chunkex
