@@ -54,7 +54,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting the server and 4 clients"
-build/chunkex-server --port 0 --port-file "$run_dir/port" "${common_flags[@]}" &
+# A fresh exchange: out/ was just emptied, so nothing saved could resume.
+build/chunkex-server --fresh --port 0 --port-file "$run_dir/port" "${common_flags[@]}" &
 server_pid=$!
 pids+=("$server_pid")
 for _ in $(seq 100); do [ -s "$run_dir/port" ] && break; sleep 0.1; done
