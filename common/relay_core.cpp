@@ -438,6 +438,8 @@ void RelayCore::on_handshake_deadline(ConnId conn) {
   if (awaiting_auth_.count(conn)) {
     return reject_unauthenticated(conn, "no AUTH before the handshake deadline");
   }
+  if (returning_.count(conn))
+    return drop_returning(conn, "no ANNOUNCE before the handshake deadline");
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end() || phase_ != Phase::kJoining || peers_[found->second].file) {
     return;

@@ -778,4 +778,76 @@ TEST_CASE("a stall names the peers the oldest open round waits for") {
   }
 }
 
+TEST_CASE("a peer that disconnects with a grace period pauses the exchange for its return") {
+  Harness h({8, 8, 8, 8}, 8, 30);
+  h.join_all();
+  h.play_round();
+  h.relay.on_disconnect(conn_of(1));
+  CHECK(h.out.finished_calls == 0);
+  CHECK(h.relay.progress().paused);
+  CHECK(h.out.log_index("client B disconnected: exchange paused at round 1; waiting up to 30 s"));
+  for (size_t i : {0, 2, 3}) {
+    auto status = h.out.frames_of_type(conn_of(i), FrameType::kPeerStatus);
+    REQUIRE(status.size() == 1);
+    CHECK(decode_peer_status(status[0])->peer == 1);
+    CHECK_FALSE(decode_peer_status(status[0])->present);
+  }
+  // The others' requests of the next round go nowhere while B is away.
+  RoundPlan next = h.model.plan_next_round();
+  for (size_t q : {0, 2, 3}) h.send_request(next, q);
+  CHECK(h.out.sent_of_type(FrameType::kRequestChunk).size() == 4);  // round 0's forwards only
+
+  SUBCASE("a newcomer is offered B's slot, and FLAG says which slots wait") {
+    h.relay.on_connect(500);
+    auto flag = h.out.frames_of_type(500, FrameType::kFlag);
+    REQUIRE(flag.size() == 1);
+    CHECK(decode_flag(flag[0])->peer == 1);
+    CHECK(decode_flag(flag[0])->returning_slots == 0b0010);
+    SUBCASE("another file is turned away, the slot keeps waiting") {
+      h.relay.on_frame(500, encode_announce(FileAnnouncement{8, sha256_of(h.files[0])}));
+      CHECK(h.out.closed(500));
+      CHECK(contains(decode_error(h.out.frames_to(500).back()),
+                     "client B must come back with its own file"));
+      CHECK(h.relay.progress().paused);
+    }
+    SUBCASE("silence past the handshake deadline gives the offer back") {
+      h.relay.on_handshake_deadline(500);
+      CHECK(h.out.closed(500));
+      h.relay.on_connect(501);
+      CHECK(h.out.frames_of_type(501, FrameType::kFlag).size() == 1);
+    }
+    SUBCASE("B's file takes the slot back; with no saved progress it catches up from round 0") {
+      h.relay.on_frame(500, encode_announce(FileAnnouncement{8, sha256_of(h.files[1])}));
+      CHECK_FALSE(h.relay.progress().paused);
+      auto roster = h.out.frames_of_type(500, FrameType::kRoster);
+      REQUIRE(roster.size() == 1);
+      CHECK(decode_roster(roster[0])->resume == ResumePoint{0, 1, 1});
+      // Its catch-up request for round 0 becomes a REFETCH to its target.
+      ExchangeModel replay(test::chunk_counts_of(h.file_sizes, kChunkBytes), test::default_costs());
+      RoundPlan round0 = replay.plan_next_round();
+      h.relay.on_frame(500, h.request_frame(round0, 1));
+      PeerIndex target = round0.requests[1].target;
+      auto refetch = h.out.frames_of_type(conn_of(target), FrameType::kRefetch);
+      REQUIRE(refetch.size() == 1);
+      CHECK(*decode_refetch(refetch[0]) == ChunkHeader{0, 1, round0.requests[1].chunk_index, 0});
+    }
+  }
+  SUBCASE("a fifth newcomer while one is being offered the slot is told the server is full") {
+    h.relay.on_connect(500);
+    h.relay.on_connect(501);
+    CHECK(h.out.closed(501));
+    CHECK(contains(decode_error(h.out.frames_to(501).back()), "server full"));
+  }
+  SUBCASE("the grace period ends it, naming B") {
+    h.relay.on_grace_expired();
+    REQUIRE(h.out.outcome);
+    CHECK(h.out.outcome->failure == "client B did not come back within 30 s");
+    for (size_t i : {0, 2, 3}) {
+      CHECK(
+          contains(decode_error(h.out.frames_to(conn_of(i)).back()), "client B did not come back"));
+      CHECK(h.out.closed(conn_of(i)));
+    }
+  }
+}
+
 }  // namespace chunkex
