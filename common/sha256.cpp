@@ -1,5 +1,7 @@
 #include "common/sha256.h"
 
+#include <cstdio>
+
 #include <stdexcept>
 #include <utility>
 
@@ -43,6 +45,17 @@ Sha256Digest sha256_of(ByteView data) {
   Sha256 hasher;
   hasher.update(data);
   return hasher.finish();
+}
+
+std::optional<Sha256Digest> digest_from_hex(const std::string& hex) {
+  Sha256Digest digest{};
+  if (hex.size() != 2 * digest.size()) return std::nullopt;
+  for (size_t i = 0; i < digest.size(); ++i) {
+    unsigned value = 0;
+    if (std::sscanf(hex.c_str() + 2 * i, "%2x", &value) != 1) return std::nullopt;
+    digest[i] = static_cast<uint8_t>(value);
+  }
+  return digest;
 }
 
 }  // namespace chunkex

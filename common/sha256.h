@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "common/bytes.h"
 #include "common/messages.h"
@@ -30,5 +32,8 @@ class Sha256 {
 };
 
 Sha256Digest sha256_of(ByteView data);
+
+// 64 hex digits (as to_hex writes them) back to a digest; nullopt otherwise.
+std::optional<Sha256Digest> digest_from_hex(const std::string& hex);
 
 }  // namespace chunkex

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/sha256.h"
+
 namespace chunkex {
 namespace {
 
@@ -57,14 +59,10 @@ std::optional<FileAnnouncement> parse_file_field(const std::string& text, PeerCo
                   &other_us) != 5) {
     return std::nullopt;
   }
-  FileAnnouncement file{size, {}};
-  for (size_t i = 0; i < file.sha256.size(); ++i) {
-    unsigned value = 0;
-    if (std::sscanf(hex + 2 * i, "%2x", &value) != 1) return std::nullopt;
-    file.sha256[i] = static_cast<uint8_t>(value);
-  }
+  auto digest = digest_from_hex(hex);
+  if (!digest) return std::nullopt;
   costs = PeerCosts{chunk_us, other_us};
-  return file;
+  return FileAnnouncement{size, *digest};
 }
 
 double ms_of(ClockUs clock_us) {

@@ -130,17 +130,6 @@ namespace {
 constexpr const char* kProgressMagic = "chunkex progress v1";
 constexpr const char* kCounterKey = "rounds_completed";
 
-std::optional<Sha256Digest> digest_from_hex(const std::string& hex) {
-  if (hex.size() != 64) return std::nullopt;
-  Sha256Digest digest{};
-  for (size_t i = 0; i < digest.size(); ++i) {
-    unsigned value = 0;
-    if (std::sscanf(hex.c_str() + 2 * i, "%2x", &value) != 1) return std::nullopt;
-    digest[i] = static_cast<uint8_t>(value);
-  }
-  return digest;
-}
-
 std::optional<SavedProgress> parse_progress(const TextFields& fields) {
   auto self = peer_from_name(field_value(fields, "self").value_or(""));
   auto own_sha = digest_from_hex(field_value(fields, "own_sha256").value_or(""));
