@@ -292,4 +292,12 @@ TEST_CASE("FLAG and ROSTER for fewer than two peers are refused (the rotation ne
   CHECK_FALSE(decode_roster(encode(one)));
 }
 
+TEST_CASE("digests read back from hex; anything but 64 hex digits is refused") {
+  Sha256Digest digest = digest_of("x");
+  CHECK(digest_from_hex(to_hex(digest)) == digest);
+  CHECK_FALSE(digest_from_hex(to_hex(digest).substr(1)));
+  CHECK_FALSE(digest_from_hex(std::string(64, 'g')));
+  CHECK_FALSE(digest_from_hex(""));
+}
+
 }  // namespace chunkex
