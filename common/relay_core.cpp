@@ -219,9 +219,10 @@ void RelayCore::pause_for(PeerIndex peer) {
       fmt::format("client {} disconnected: exchange paused; waiting up to {} s for it "
                   "to come back (restart it on the same file)",
                   peer_letter(peer), settings_.grace_s));
+  // Peers that came back wait for their ROSTER and are told nothing else.
   Frame status = encode(PeerStatusMessage{peer, false, settings_.grace_s});
   for (const PeerSlot& slot : peers_) {
-    if (slot.conn != 0) outbox_.send(slot.conn, status);
+    if (slot.conn != 0 && !slot.returning) outbox_.send(slot.conn, status);
   }
   if (!was_paused) outbox_.exchange_paused();
 }

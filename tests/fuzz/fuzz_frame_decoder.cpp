@@ -9,7 +9,9 @@
 //   bytes 1-3  piece lengths, used in turn to split the stream (0: the rest)
 //   rest       the byte stream
 //
-// The authentication messages (common/auth.h) are decoded the same way.
+// The authentication messages (common/auth.h) and those of reconnecting
+// (ANNOUNCE's resume claim, ROSTER's resume point, REFETCH, REFETCH_DATA,
+// PEER_STATUS) are decoded the same way.
 //
 // Checked: the split does not matter (the same frames, error and mid-frame
 // state as one feed of the whole stream); every frame respects its type's
@@ -48,22 +50,43 @@ void check_messages(const Frame& frame) {
   auto flag = decode_flag(frame);
   check_round_trip(frame, FrameType::kFlag, flag);
   if (flag) {
-    FUZZ_CHECK(flag->peer < flag->peer_count && flag->peer_count <= kMaxPeers);
+    FUZZ_CHECK(flag->peer < flag->peer_count && flag->peer_count >= 2 &&
+               flag->peer_count <= kMaxPeers);
     FUZZ_CHECK(flag->chunk_bytes > 0 && flag->chunk_bytes <= kMaxChunkBytes);
+    FUZZ_CHECK((flag->returning_slots >> flag->peer_count) == 0);  // only slots that exist
   }
 
   auto announce = decode_announce(frame);
-  if (frame.type != FrameType::kAnnounce) {
-    FUZZ_CHECK(!announce);
-  } else if (announce) {
-    FUZZ_CHECK(same_frame(encode_announce(*announce), frame));
+  check_round_trip(frame, FrameType::kAnnounce, announce);
+  if (announce) {
+    FUZZ_CHECK(announce->resume.peer < kMaxPeers || announce->resume.peer == kNoClaim);
+    if (announce->resume == ResumeClaim{}) {
+      FUZZ_CHECK(same_frame(encode_announce(announce->file), frame));
+    }
   }
 
   auto roster = decode_roster(frame);
   check_round_trip(frame, FrameType::kRoster, roster);
   if (roster) {
-    FUZZ_CHECK(!roster->files.empty() && roster->files.size() <= kMaxPeers);
+    FUZZ_CHECK(roster->files.size() >= 2 && roster->files.size() <= kMaxPeers);
     FUZZ_CHECK(roster->files.size() == roster->costs.size());
+    const ResumePoint& resume = roster->resume;
+    FUZZ_CHECK(resume.resume_round <= resume.delivered_rounds &&
+               resume.delivered_rounds <= resume.forwarded_rounds);
+  }
+
+  auto status = decode_peer_status(frame);
+  check_round_trip(frame, FrameType::kPeerStatus, status);
+  if (status) FUZZ_CHECK(status->peer < kMaxPeers);
+
+  // REFETCH has the REQUEST_CHUNK layout under its own type.
+  auto refetch = decode_refetch(frame);
+  if (frame.type != FrameType::kRefetch) {
+    FUZZ_CHECK(!refetch);
+  } else {
+    Frame as_request{FrameType::kRequestChunk, frame.payload};
+    FUZZ_CHECK(refetch.has_value() == decode_request(as_request).has_value());
+    if (refetch) FUZZ_CHECK(same_frame(encode_refetch(*refetch), frame));
   }
 
   check_round_trip(frame, FrameType::kRequestChunk, decode_request(frame));

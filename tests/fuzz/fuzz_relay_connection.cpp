@@ -13,20 +13,42 @@
 //   bytes 1-2          file sizes of connections 1..4, one nibble each (kSizes)
 //   byte 3   bit 0     the server requires a token (CHALLENGE / AUTH / AUTH_OK first)
 //            bit 1     (honest) the fuzzed connection's peer has the wrong token
+//            bit 2     no grace period (grace_s 0: a peer that leaves mid-exchange
+//                      ends it); otherwise kGraceS, and a leaving peer pauses it
 //   then operations, one byte each: low nibble the kind (Op), high nibble
 //   picks the connection; some kinds read argument bytes after it.
+//
+// Reconnecting: in honest mode, kConnectNew with bit 3 of its selector set
+// restarts a peer whose process vanished (or that failed once its connection
+// was gone): a new PeerCore over the SAME FuzzChunkStore, which keeps the
+// received files and the saved progress, so it claims its old slot back. A
+// kShutdown with selector 13 kills the server: every connection drops, every
+// peer loses it, and a new RelayCore starts from what the old one saved
+// (RelaySettings::resume_from); selector 12 fires the grace timer.
 //
 // Every byte a connection sends goes through its own FrameDecoder, as in the
 // server (decoded frames -> on_frame, a malformed stream -> on_stream_error).
 // When the operations are done, every queued frame is delivered until nothing
 // moves. Checked throughout: no send or close to ConnId 0 or to a connection
-// the relay never heard of, nothing sent after a close, finished() once and
-// nothing sent after it to a connection that held a slot, every such
+// the (current) relay never heard of, nothing sent after a close, finished()
+// once and nothing sent after it to a connection that held a slot, every such
 // connection closed when the relay finishes, every frame the relay sends is
 // one a peer's decoder accepts; with a token, no AUTH_OK without a valid AUTH
-// and no slot (FLAG) without AUTH_OK. In honest mode with nothing injected: the exchange
-// succeeds, every file arrives byte for byte, clocks match the model, and the
-// logs equal those of a plain round-robin run with the default windows.
+// and no slot (FLAG) without AUTH_OK. Reconnecting: a FLAG lists waiting slots
+// exactly while the exchange is paused, and offers one of them; ROSTER once
+// per connection, only after its ANNOUNCE, naming the file it announced, the
+// same files for everyone, and a resume point only from a matching claim;
+// REQUEST_CHUNK / SEND_CHUNK / REFETCH / PEER_STATUS / FINAL only to a
+// connection that was sent ROSTER, never about its own slot; SEND_CHUNK and
+// REFETCH only for rounds reported delivered; no round delivered while paused;
+// the grace timer ends only a paused exchange; the peers' saved progress
+// never counts a chunk that is not in their files (FuzzChunkStore).
+// In honest mode with nothing injected: the exchange succeeds, every file
+// arrives byte for byte, clocks match the model, and the logs equal those of a
+// plain round-robin run with the default windows. With honest peers that only
+// left and came back (or a server that restarted): once every slot is held
+// again the exchange must finish and succeed exactly as a plain run (logs
+// equal but for the pause / reconnect / resume lines).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +79,7 @@ constexpr uint64_t kSizes[16] = {0,   1,   2,   63,  64,  65,  100, 127,
                                  128, 129, 191, 192, 200, 255, 256, 300};
 constexpr uint32_t kRelayWindows[4] = {1, 2, 8, 32};
 constexpr uint32_t kPeerWindows[4] = {1, 2, 8, 128};
+constexpr uint32_t kGraceS = 60;
 constexpr size_t kMaxConnections = 80;  // past the relay's limit of 64 authenticating
 const std::string kToken = "fuzz-token";
 constexpr size_t kMaxDrainSteps = 1'000'000;  // far above any exchange of these files
@@ -78,6 +101,10 @@ Bytes file_of(uint64_t size, uint64_t seed) {
   return pseudo_random_bytes(size, 0x5eed0000 + seed);
 }
 
+bool contains(const std::string& text, const char* part) {
+  return text.find(part) != std::string::npos;
+}
+
 enum Op : uint8_t {
   kStepToPeer = 0,    // deliver the next relay -> peer frame of a connection
   kStepToRelay = 1,   // deliver the next peer -> relay frame of a connection
@@ -88,13 +115,17 @@ enum Op : uint8_t {
   kDropToRelay = 6,   // lose the next peer -> relay frame
   kDupToRelay = 7,    // send the next peer -> relay frame twice
   kDisconnect = 8,    // the peer's process vanishes
-  kConnectNew = 9,    // a new connection (a new honest peer in honest mode)
+  kConnectNew = 9,    // a new connection (a new honest peer in honest mode; high
+                      // nibble bit 3: a restart of a peer that vanished, if any)
   kDeadline = 10,     // the handshake deadline of a connection passes
   kBacklog = 11,      // output_backlogged() = high nibble bit 0; drained when false
   kDrained = 12,      // on_output_drained()
   kTamperToPeer = 13, // u8 position, u8 xor: flip bits of the next relay -> peer frame
-  kShutdown = 14,     // high nibble 15: on_shutdown (Ctrl-C); 14: on_stall; otherwise a step both ways
-  kStructured = 15,   // u8 kind, fields: a plausible ANNOUNCE/REQUEST/IDLE/CHUNK_DATA/DONE/ERROR/AUTH
+  kShutdown = 14,     // high nibble 15: on_shutdown (Ctrl-C); 14: on_stall; 13: the server
+                      // is killed and restarted; 12: on_grace_expired; otherwise a step both ways
+  kStructured = 15,   // u8 kind, fields: a plausible ANNOUNCE/REQUEST/IDLE/CHUNK_DATA/DONE/
+                      // ERROR/AUTH, ANNOUNCE with a resume claim, REFETCH_DATA, or the
+                      // exact frame the schedule says this slot sends
 };
 
 struct Options {
@@ -107,6 +138,7 @@ struct Options {
   std::array<uint64_t, kClients> seeds{1, 2, 3, 4};  // of the first four files' bytes
   bool token = false;
   bool wrong_token = false;
+  uint32_t grace_s = kGraceS;
 };
 
 // Nonces that differ per call and repeat from run to run.
@@ -127,6 +159,7 @@ RelaySettings relay_settings(const Options& options) {
   settings.chunk_bytes = kChunkBytes;
   settings.costs = default_costs();
   settings.rounds_in_flight_max = options.relay_window;
+  settings.grace_s = options.grace_s;
   if (options.token) {
     settings.token = kToken;
     settings.make_nonce = counting_nonces(0x5e);
@@ -139,16 +172,44 @@ struct Logs {
   std::vector<std::vector<std::string>> peers;
 };
 
+// Lines only an interrupted exchange writes: a peer left, came back, the
+// exchange resumed, the server restarted, a stranger was turned away.
+bool interruption_line(const std::string& line) {
+  return contains(line, "disconnected: exchange paused") || contains(line, " reconnected: ") ||
+         contains(line, "exchange resumed at round") || contains(line, "server restarted:") ||
+         contains(line, "rejected connection ") || contains(line, "] resumed after round ");
+}
+
+std::vector<std::string> without_interruptions(const std::vector<std::string>& lines) {
+  std::vector<std::string> kept;
+  for (const std::string& line : lines) {
+    if (!interruption_line(line)) kept.push_back(line);
+  }
+  return kept;
+}
+
 class Harness : public RelayOutbox {
  public:
   struct Peer {
-    Peer(Bytes file, uint32_t window, PeerAuth auth)
-        : store(std::move(file)), out(store), core(window, store, out, std::move(auth)) {}
-    FuzzChunkStore store;
+    Peer(std::shared_ptr<FuzzChunkStore> shared_store, uint64_t file_size, uint64_t file_seed,
+         uint32_t window, PeerAuth peer_auth)
+        : store(std::move(shared_store)),
+          size(file_size),
+          seed(file_seed),
+          auth(peer_auth),
+          run(store->run),
+          out(*store),
+          core(window, *store, out, std::move(peer_auth)) {}
+    std::shared_ptr<FuzzChunkStore> store;  // shared with its restarts
+    uint64_t size;
+    uint64_t seed;
+    PeerAuth auth;
+    int run;  // store->run of this process
     FuzzPeerOutbox out;
     PeerCore core;
     std::optional<RosterMessage> roster;  // the first well-formed ROSTER it was given
     bool gone = false;                    // its process vanished
+    bool restarted = false;               // a later process took its store over
   };
 
   struct Conn {
@@ -166,16 +227,22 @@ class Harness : public RelayOutbox {
     bool sent_valid_auth = false;
     Nonce client_nonce{};
     bool auth_ok_sent = false;
-    bool flagged = false;  // it was given a slot
-    std::optional<PeerIndex> slot;
+    bool flagged = false;  // it was given a slot, or offered a waiting one
+    bool returning = false;              // its FLAG listed waiting slots
+    std::optional<PeerIndex> slot;       // from FLAG (fresh) or its ROSTER (returning)
+    std::optional<PeerIndex> offered;    // the slot its returning FLAG proposed
+    bool announce_seen = false;          // the relay read an ANNOUNCE from it after FLAG
+    std::optional<AnnounceMessage> announce;  // that ANNOUNCE, if well-formed
+    bool roster_sent = false;
+    bool final_sent = false;
+    std::deque<ChunkHeader> refetches;  // REFETCHes sent to it, oldest first
+    bool touched = false;  // something was injected, tampered with, dropped or duplicated
     size_t index = 0;  // in conns_
     // The transport reads from a connection until it closes it.
     bool readable() const { return !closed_by_relay && !stream_failed && !disconnected; }
   };
 
-  explicit Harness(const Options& options)
-      : options_(options),
-        relay_(relay_settings(options), *this) {}
+  explicit Harness(const Options& options) : options_(options) { start_relay(std::nullopt); }
 
   void run(FuzzInput& input) {
     for (int i = 0; i < kClients; ++i) {
@@ -187,46 +254,46 @@ class Harness : public RelayOutbox {
       for (int i = 0; i < kClients; ++i) {
         Conn& conn = *conns_[static_cast<size_t>(i)];
         if (conn.server_nonce) send_frame(conn, valid_auth(conn, Nonce{}));
-        Bytes file = file_of(options_.sizes[static_cast<size_t>(i)], options_.seeds[static_cast<size_t>(i)]);
-        send_frame(conn, encode_announce(FileAnnouncement{file.size(), sha256_of(file)}));
+        send_frame(conn, encode_announce(initial_file(static_cast<size_t>(i))));
       }
     }
     while (!input.empty()) apply(input);
     backlog_ = false;
-    relay_.on_output_drained();
+    relay_->on_output_drained();
     drain();
     if (verbose()) print();
     check_end();
+    check_progress();
     // The server goes away: every connection still open is reported closed.
     for (auto& conn : conns_) disconnect(*conn);
     check_progress();
   }
 
-  // IDs go in the order connections authenticate (in the order they connect
-  // without a token): the connection holding each slot, in an honest run
-  // where nobody left.
+  // In honest runs that succeeded: the connection that held each slot at the
+  // end (each was sent FINAL).
   std::vector<const Conn*> slot_holders() const {
     std::vector<const Conn*> holders(kClients, nullptr);
-    for (const auto& conn : conns_) {
-      if (!conn->slot) continue;
-      FUZZ_CHECK(!holders[*conn->slot]);  // nobody left, so nobody took a slot twice
-      holders[*conn->slot] = conn.get();
+    for (size_t i = epoch_first_; i < conns_.size(); ++i) {
+      const Conn& conn = *conns_[i];
+      if (!conn.final_sent) continue;
+      FUZZ_CHECK(conn.slot && *conn.slot < kClients);
+      FUZZ_CHECK(!holders[*conn.slot]);  // one FINAL per slot
+      holders[*conn.slot] = &conn;
     }
     for (const Conn* holder : holders) FUZZ_CHECK(holder && holder->peer);
     return holders;
   }
 
-  // A plain run of the same files with the same IDs: the first four
-  // connections' files, reordered by the slot each got.
+  // A plain run of the same files with the same IDs: the holders' files,
+  // by slot.
   Options reference_options() const {
     Options plain = options_;
     plain.relay_window = 8;
     plain.peer_window = 8;
     std::vector<const Conn*> holders = slot_holders();
     for (size_t p = 0; p < kClients; ++p) {
-      FUZZ_CHECK(holders[p]->index < kClients);  // no newcomer took part
-      plain.sizes[p] = options_.sizes[holders[p]->index];
-      plain.seeds[p] = options_.seeds[holders[p]->index];
+      plain.sizes[p] = holders[p]->peer->size;
+      plain.seeds[p] = holders[p]->peer->seed;
     }
     return plain;
   }
@@ -237,22 +304,50 @@ class Harness : public RelayOutbox {
     return logs;
   }
 
+  // Honest, nothing injected, and the exchange succeeded: its logs must be
+  // those of a plain run (`reference`). Interrupted runs write a few lines
+  // more; peers that vanished after the end are not asked.
+  bool wants_log_check() const {
+    return options_.honest && !perturbed_ && outcome_ && outcome_->success;
+  }
+  void check_logs(const Logs& want) const {
+    Logs got = logs();
+    if (!interrupted_ && !new_connections_) {
+      FUZZ_CHECK(got.relay == want.relay);
+      FUZZ_CHECK(got.peers == want.peers);
+      return;
+    }
+    FUZZ_CHECK(without_interruptions(got.relay) == want.relay);
+    std::vector<const Conn*> holders = slot_holders();
+    for (size_t p = 0; p < kClients; ++p) {
+      if (holders[p]->peer->gone) continue;
+      FUZZ_CHECK(without_interruptions(got.peers[p]) == want.peers[p]);
+    }
+  }
+
   void print() const {
     for (const std::string& line : relay_log_) std::fprintf(stderr, "relay log: %s\n", line.c_str());
-    std::fprintf(stderr, "relay: %s%s; perturbed %d\n",
+    std::fprintf(stderr, "relay: %s%s; perturbed %d, interrupted %d, paused %d\n",
                  !outcome_ ? "not finished" : outcome_->success ? "success" : "failed: ",
-                 outcome_ ? outcome_->failure.c_str() : "", perturbed_ ? 1 : 0);
+                 outcome_ ? outcome_->failure.c_str() : "", perturbed_ ? 1 : 0,
+                 interrupted_ ? 1 : 0, paused_ ? 1 : 0);
     for (const auto& conn : conns_) {
-      if (!conn->peer || !conn->peer->out.outcome) continue;
-      const PeerOutcome& outcome = *conn->peer->out.outcome;
-      std::fprintf(stderr, "peer on connection %llu: %s%s\n",
-                   static_cast<unsigned long long>(conn->id), outcome.success ? "success" : "failed: ",
-                   outcome.failure.c_str());
+      if (!conn->peer) continue;
+      const Peer& peer = *conn->peer;
+      std::fprintf(stderr, "peer on connection %llu (run %d%s%s, slot %d): %s%s\n",
+                   static_cast<unsigned long long>(conn->id), peer.run, peer.gone ? ", gone" : "",
+                   peer.restarted ? ", restarted" : "", conn->slot ? int{*conn->slot} : -1,
+                   !peer.out.outcome ? "not finished" : peer.out.outcome->success ? "success" : "failed: ",
+                   peer.out.outcome ? peer.out.outcome->failure.c_str() : "");
+      if (verbose()) {
+        for (const std::string& line : peer.out.log_lines)
+          std::fprintf(stderr, "  %llu log: %s\n", static_cast<unsigned long long>(conn->id),
+                       line.c_str());
+      }
     }
   }
 
   bool perturbed() const { return perturbed_; }
-  bool new_connections() const { return new_connections_; }
 
   // RelayOutbox
   void send(ConnId id, Frame frame) override {
@@ -261,6 +356,7 @@ class Harness : public RelayOutbox {
     if (finished_) FUZZ_CHECK(!conn.flagged);  // after finished: only refusing strangers
     check_server_frame(frame);
     check_handshake(conn, frame);
+    check_placement(conn, frame);
     if (conn.disconnected) {
       // Only while its disconnect is being reported (the transport drops it).
       FUZZ_CHECK(id == disconnecting_);
@@ -282,8 +378,37 @@ class Harness : public RelayOutbox {
   }
   void notice(std::string) override {}
   void exchange_started() override {
-    FUZZ_CHECK(!started_ && !finished_);
+    FUZZ_CHECK(!started_ && !finished_ && !restored_);
     started_ = true;
+  }
+  // Once per relay: when a new exchange starts, or (restored) as it is built.
+  void save_exchange(const SavedExchange& exchange) override {
+    FUZZ_CHECK(!save_called_ && !started_ && !finished_);
+    save_called_ = true;
+    FUZZ_CHECK(exchange.roster.files.size() == kClients);
+    FUZZ_CHECK(exchange.roster.costs == default_costs());
+    if (restored_) {
+      FUZZ_CHECK(saved_ && exchange.roster.files == saved_->roster.files);
+      FUZZ_CHECK(exchange.delivered_rounds == saved_->delivered_rounds);
+    } else {
+      FUZZ_CHECK(!saved_ && exchange.delivered_rounds == 0);
+    }
+    saved_ = exchange;
+  }
+  void rounds_delivered(uint64_t rounds) override {
+    FUZZ_CHECK(saved_ && !finished_);
+    FUZZ_CHECK(!paused_);  // not while a peer is away
+    FUZZ_CHECK(rounds == saved_->delivered_rounds + 1);  // one at a time, in order
+    saved_->delivered_rounds = rounds;
+  }
+  void exchange_paused() override {
+    FUZZ_CHECK(running() && !paused_);
+    FUZZ_CHECK(options_.grace_s != 0);  // without a grace period nobody waits
+    paused_ = true;
+  }
+  void exchange_resumed() override {
+    FUZZ_CHECK(running() && paused_);
+    paused_ = false;
   }
   bool output_backlogged() const override { return backlog_; }
   void finished(const RelayOutcome& outcome) override {
@@ -292,31 +417,91 @@ class Harness : public RelayOutbox {
     outcome_ = outcome;
     // Nothing is left waiting: every connection is closed or gone, except
     // strangers still authenticating (the server's stop closes those).
-    for (const auto& conn : conns_) {
-      FUZZ_CHECK(conn->closed_by_relay || conn->disconnected ||
-                 (options_.token && !conn->flagged && !conn->auth_ok_sent));
+    for (size_t i = epoch_first_; i < conns_.size(); ++i) {
+      const Conn& conn = *conns_[i];
+      FUZZ_CHECK(conn.closed_by_relay || conn.disconnected ||
+                 (options_.token && !conn.flagged && !conn.auth_ok_sent));
     }
     if (outcome.success) {
-      FUZZ_CHECK(started_);
+      FUZZ_CHECK(started_ || restored_);
+      FUZZ_CHECK(!paused_);
       FUZZ_CHECK(outcome.final_clocks_us.size() == kClients);
       FUZZ_CHECK(outcome.files.size() == kClients);
       FUZZ_CHECK(outcome.verified_owners.size() == kClients);
       FUZZ_CHECK(outcome.failure.empty());
+      FUZZ_CHECK(roster_ && outcome.files == roster_->files);
+      std::vector<bool> finals(kClients, false);
+      for (size_t i = epoch_first_; i < conns_.size(); ++i) {
+        const Conn& conn = *conns_[i];
+        if (!conn.final_sent) continue;
+        FUZZ_CHECK(!finals[*conn.slot]);
+        finals[*conn.slot] = true;
+      }
+      for (bool sent : finals) FUZZ_CHECK(sent);  // FINAL to every slot
     } else {
       FUZZ_CHECK(!outcome.failure.empty());
     }
   }
 
  private:
+  bool running() const { return (started_ || restored_) && !finished_; }
+
   Conn& known(ConnId id) {
     FUZZ_CHECK(id != 0);
     FUZZ_CHECK(id <= conns_.size());  // a connection the relay was told about
-    return *conns_[id - 1];
+    Conn& conn = *conns_[id - 1];
+    FUZZ_CHECK(conn.index >= epoch_first_);  // not one of a server that died
+    return conn;
+  }
+
+  // A relay: the first, or after the server was killed, a new one that
+  // resumes what the old one saved.
+  void start_relay(std::optional<SavedExchange> resume_from) {
+    started_ = false;
+    finished_ = false;
+    outcome_.reset();
+    save_called_ = false;
+    restored_ = resume_from.has_value();
+    paused_ = restored_;  // a restarted server waits for everyone
+    saved_ = resume_from;
+    roster_.reset();
+    if (resume_from) {
+      roster_ = resume_from->roster;
+      roster_->resume = ResumePoint{};
+    }
+    epoch_first_ = conns_.size();
+    relay_log_.clear();
+    RelaySettings settings = relay_settings(options_);
+    settings.resume_from = std::move(resume_from);
+    relay_.reset();
+    relay_ = std::make_unique<RelayCore>(std::move(settings), *this);
+  }
+
+  // The server process dies and is started again. Its saved exchange
+  // survives unless it ended in success (the server removes it then).
+  void restart_server() {
+    interrupted_ = true;
+    for (auto& conn : conns_) {
+      conn->to_peer.clear();
+      conn->disconnected = true;
+      if (conn->peer && !conn->peer->gone) {
+        conn->peer->core.on_disconnect();  // the peer exits, its progress kept
+        conn->peer->gone = true;
+      }
+    }
+    std::optional<SavedExchange> saved = saved_;
+    if (outcome_ && outcome_->success) saved.reset();
+    start_relay(saved);
+  }
+
+  const FileAnnouncement initial_file(size_t i) const {
+    Bytes file = file_of(options_.sizes[i], options_.seeds[i]);
+    return FileAnnouncement{file.size(), sha256_of(file)};
   }
 
   // Every frame the relay sends must be one a peer's decoder (limit: the
   // chunk size from FLAG) and message decoders accept.
-  static void check_server_frame(const Frame& frame) {
+  void check_server_frame(const Frame& frame) const {
     FUZZ_CHECK(frame.payload.size() <= max_payload_bytes(frame.type, kChunkBytes));
     switch (frame.type) {
       case FrameType::kAnnounce:
@@ -324,6 +509,7 @@ class Harness : public RelayOutbox {
       case FrameType::kChunkData:
       case FrameType::kDone:
       case FrameType::kAuth:
+      case FrameType::kRefetchData:
         FUZZ_CHECK(false && "the relay sent a peer-to-server frame type");
         break;
       case FrameType::kFlag: {
@@ -364,6 +550,18 @@ class Harness : public RelayOutbox {
       case FrameType::kAuthOk:
         FUZZ_CHECK(decode_auth_ok(frame).has_value());
         break;
+      case FrameType::kRefetch: {
+        auto refetch = decode_refetch(frame);
+        FUZZ_CHECK(refetch && refetch->peer < kClients && refetch->clock_us == 0);
+        break;
+      }
+      case FrameType::kPeerStatus: {
+        auto status = decode_peer_status(frame);
+        FUZZ_CHECK(status && status->peer < kClients);
+        // Absent: how long the server waits, which it only does with a grace period.
+        if (!status->present) FUZZ_CHECK(status->grace_s == options_.grace_s && options_.grace_s != 0);
+        break;
+      }
       default:
         break;  // frame types added later are not checked here
     }
@@ -371,6 +569,8 @@ class Harness : public RelayOutbox {
 
   // The handshake in order: CHALLENGE once (only with a token), AUTH_OK only
   // for a valid AUTH and carrying the server's proof, FLAG only after AUTH_OK.
+  // A FLAG lists waiting slots exactly while the exchange runs (paused), and
+  // offers one of them.
   void check_handshake(Conn& conn, const Frame& frame) {
     switch (frame.type) {
       case FrameType::kChallenge:
@@ -385,11 +585,92 @@ class Harness : public RelayOutbox {
         FUZZ_CHECK(proof && *proof == server_proof(kToken, conn.client_nonce, *conn.server_nonce));
         break;
       }
-      case FrameType::kFlag:
+      case FrameType::kFlag: {
         FUZZ_CHECK(!conn.flagged);
         if (options_.token) FUZZ_CHECK(conn.auth_ok_sent);
         conn.flagged = true;
-        conn.slot = decode_flag(frame)->peer;
+        auto flag = decode_flag(frame);
+        if (flag->returning_slots == 0) {
+          FUZZ_CHECK(!running());  // once the exchange runs, only waiting slots are offered
+          conn.slot = flag->peer;
+        } else {
+          FUZZ_CHECK(running() && paused_);
+          FUZZ_CHECK(((flag->returning_slots >> flag->peer) & 1u) != 0);  // it offers a waiting slot
+          conn.returning = true;
+          conn.offered = flag->peer;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  // What may be sent to a connection by where it stands: ROSTER once, after
+  // its ANNOUNCE; the frames of the exchange only after ROSTER.
+  void check_placement(Conn& conn, const Frame& frame) {
+    switch (frame.type) {
+      case FrameType::kRoster: {
+        FUZZ_CHECK(conn.flagged && !conn.roster_sent);
+        FUZZ_CHECK(conn.announce_seen && conn.announce);
+        conn.roster_sent = true;
+        auto roster = decode_roster(frame);
+        const ResumeClaim& claim = conn.announce->resume;
+        std::optional<PeerIndex> fresh_slot = conn.slot;
+        if (conn.returning) fresh_slot = claim.peer != kNoClaim ? claim.peer : *conn.offered;
+        FUZZ_CHECK(fresh_slot && *fresh_slot < kClients);
+        PeerIndex slot = *fresh_slot;
+        conn.slot = slot;
+        FUZZ_CHECK(roster->files[slot] == conn.announce->file);  // the file it announced
+        FUZZ_CHECK(roster->costs == default_costs());
+        RosterMessage files_only = *roster;
+        files_only.resume = ResumePoint{};
+        if (!roster_) roster_ = files_only;
+        FUZZ_CHECK(roster_->files == files_only.files);  // one exchange
+        const ResumePoint& resume = roster->resume;
+        if (!conn.returning) {
+          FUZZ_CHECK(resume == ResumePoint{});
+        } else if (resume.resume_round > 0) {
+          // Only progress it claimed, for this slot and this exchange.
+          FUZZ_CHECK(claim.peer == slot);
+          FUZZ_CHECK(claim.exchange == exchange_digest(*roster, kChunkBytes));
+          FUZZ_CHECK(resume.resume_round <= claim.rounds_completed);
+        }
+        if (conn.returning && saved_) {
+          FUZZ_CHECK(resume.delivered_rounds == saved_->delivered_rounds);
+        }
+        break;
+      }
+      case FrameType::kRequestChunk: {
+        FUZZ_CHECK(conn.roster_sent);
+        FUZZ_CHECK(decode_request(frame)->peer != *conn.slot);  // nobody asks itself
+        break;
+      }
+      case FrameType::kSendChunk: {
+        FUZZ_CHECK(conn.roster_sent);
+        auto header = decode_chunk_header(frame);
+        FUZZ_CHECK(header->peer != *conn.slot);
+        // Reported delivered before any chunk of the round reaches a peer.
+        FUZZ_CHECK(saved_ && header->round < saved_->delivered_rounds);
+        break;
+      }
+      case FrameType::kRefetch: {
+        FUZZ_CHECK(conn.roster_sent);
+        auto refetch = decode_refetch(frame);
+        FUZZ_CHECK(refetch->peer != *conn.slot);
+        FUZZ_CHECK(saved_ && refetch->round < saved_->delivered_rounds);
+        conn.refetches.push_back(*refetch);
+        break;
+      }
+      case FrameType::kPeerStatus: {
+        // A peer only learns of others once it knows the roster.
+        FUZZ_CHECK(conn.roster_sent);
+        FUZZ_CHECK(decode_peer_status(frame)->peer != *conn.slot);
+        break;
+      }
+      case FrameType::kFinal:
+        FUZZ_CHECK(conn.roster_sent && !conn.final_sent);
+        conn.final_sent = true;
         break;
       default:
         break;
@@ -401,30 +682,65 @@ class Harness : public RelayOutbox {
     return encode(AuthMessage{client_nonce, client_proof(kToken, server_nonce, client_nonce)});
   }
 
-  void connect(bool fuzzable, uint64_t size, uint64_t seed) {
-    if (conns_.size() >= kMaxConnections) return;
+  Conn* add_conn(bool fuzzable) {
+    if (conns_.size() >= kMaxConnections) return nullptr;
     auto conn = std::make_unique<Conn>();
     conn->id = conns_.size() + 1;
     conn->index = conns_.size();
     conn->fuzzable = fuzzable;
+    conns_.push_back(std::move(conn));
+    return conns_.back().get();
+  }
+
+  void connect(bool fuzzable, uint64_t size, uint64_t seed) {
+    Conn* conn = add_conn(fuzzable);
+    if (!conn) return;
     if (options_.honest) {
       PeerAuth auth;
       if (options_.token) {
         auth.token = options_.wrong_token && fuzzable ? "wrong-token" : kToken;
         auth.make_nonce = counting_nonces(static_cast<uint8_t>(conn->id));
       }
-      conn->peer = std::make_unique<Peer>(file_of(size, seed), options_.peer_window, auth);
+      conn->peer = std::make_unique<Peer>(std::make_shared<FuzzChunkStore>(file_of(size, seed)),
+                                          size, seed, options_.peer_window, auth);
     }
-    ConnId id = conn->id;
-    conns_.push_back(std::move(conn));
-    relay_.on_connect(id);
+    relay_->on_connect(conn->id);
+  }
+
+  // A peer whose process is gone (or that failed once its connection was
+  // gone) and that nobody restarted yet.
+  std::vector<Conn*> restartable() {
+    std::vector<Conn*> found;
+    for (auto& conn : conns_) {
+      const Peer* peer = conn->peer.get();
+      if (!peer || peer->restarted) continue;
+      bool failed = peer->out.outcome && !peer->out.outcome->success;
+      if (peer->gone || (conn->disconnected && failed)) found.push_back(conn.get());
+    }
+    return found;
+  }
+
+  // The same client started again: same file, same store (its received
+  // files and saved progress), a new connection.
+  void restart_peer(Conn& old) {
+    Peer& before = *old.peer;
+    Conn* conn = add_conn(true);
+    if (!conn) return;
+    interrupted_ = true;
+    before.restarted = true;
+    PeerAuth auth = before.auth;
+    if (options_.token) auth.make_nonce = counting_nonces(static_cast<uint8_t>(conn->id));
+    before.store->new_run();
+    conn->peer = std::make_unique<Peer>(before.store, before.size, before.seed,
+                                        options_.peer_window, auth);
+    relay_->on_connect(conn->id);
   }
 
   void disconnect(Conn& conn) {
     if (conn.disconnected) return;
     conn.disconnected = true;
     disconnecting_ = conn.id;
-    relay_.on_disconnect(conn.id);
+    relay_->on_disconnect(conn.id);
     disconnecting_ = 0;
   }
 
@@ -439,7 +755,7 @@ class Harness : public RelayOutbox {
     }
     if (!ok && conn.readable()) {
       conn.stream_failed = true;
-      relay_.on_stream_error(conn.id, conn.decoder.error());
+      relay_->on_stream_error(conn.id, conn.decoder.error());
       FUZZ_CHECK(conn.closed_by_relay);  // a broken stream always ends the connection
     }
   }
@@ -454,7 +770,11 @@ class Harness : public RelayOutbox {
             auth->proof == client_proof(kToken, *conn.server_nonce, auth->client_nonce);
       }
     }
-    relay_.on_frame(conn.id, std::move(frame));
+    if (frame.type == FrameType::kAnnounce && conn.flagged && !conn.announce_seen) {
+      conn.announce_seen = true;
+      conn.announce = decode_announce(frame);
+    }
+    relay_->on_frame(conn.id, std::move(frame));
   }
 
   void send_frame(Conn& conn, const Frame& frame) { receive_bytes(conn, encode_frame(frame)); }
@@ -520,7 +840,8 @@ class Harness : public RelayOutbox {
     for (auto& conn : conns_) {
       if (conn->fuzzable) candidates.push_back(conn.get());
     }
-    return *candidates[select % candidates.size()];
+    Conn& conn = *candidates[select % candidates.size()];
+    return conn;
   }
 
   void apply(FuzzInput& input) {
@@ -550,13 +871,17 @@ class Harness : public RelayOutbox {
                                                    0, static_cast<uint8_t>(payload.size())};
         Bytes bytes(header.begin(), header.end());
         bytes.insert(bytes.end(), payload.begin(), payload.end());
-        receive_bytes(fuzz_conn(select), bytes);
+        Conn& conn = fuzz_conn(select);
+        conn.touched = true;
+        receive_bytes(conn, bytes);
         break;
       }
       case kRawBytes: {
         perturbed_ = true;
         uint8_t length = input.u8();
-        receive_bytes(fuzz_conn(select), input.bytes(length));
+        Conn& conn = fuzz_conn(select);
+        conn.touched = true;
+        receive_bytes(conn, input.bytes(length));
         break;
       }
       case kTamperToRelay: {
@@ -565,6 +890,7 @@ class Harness : public RelayOutbox {
         Conn& conn = fuzz_conn(select);
         if (!conn.peer || conn.peer->gone || conn.peer->out.to_server.empty()) break;
         perturbed_ = true;
+        conn.touched = true;
         Bytes bytes = encode_frame(conn.peer->out.to_server.front());
         conn.peer->out.to_server.pop_front();
         bytes[position % bytes.size()] ^= mask == 0 ? 1 : mask;
@@ -575,6 +901,7 @@ class Harness : public RelayOutbox {
         Conn& conn = fuzz_conn(select);
         if (!conn.peer || conn.peer->out.to_server.empty()) break;
         perturbed_ = true;
+        conn.touched = true;
         conn.peer->out.to_server.pop_front();
         break;
       }
@@ -582,36 +909,46 @@ class Harness : public RelayOutbox {
         Conn& conn = fuzz_conn(select);
         if (!conn.peer || conn.peer->gone || conn.peer->out.to_server.empty()) break;
         perturbed_ = true;
+        conn.touched = true;
         send_frame(conn, conn.peer->out.to_server.front());
         break;
       }
       case kDisconnect: {
         Conn& conn = any_conn(select);
         if (conn.disconnected) break;
-        perturbed_ = true;
+        // An honest peer that leaves may come back; without a grace period
+        // (or without a peer behind the connection) that ends the exchange.
+        interrupted_ = true;
+        if (!conn.peer || options_.grace_s == 0) perturbed_ = true;
         if (conn.peer) conn.peer->gone = true;
         disconnect(conn);
         break;
       }
-      case kConnectNew:
+      case kConnectNew: {
+        std::vector<Conn*> restarts = options_.honest ? restartable() : std::vector<Conn*>{};
+        if ((select & 8) != 0 && !restarts.empty()) {
+          restart_peer(*restarts[(select & 7) % restarts.size()]);
+          break;
+        }
         new_connections_ = true;
         connect(true, kSizes[select], conns_.size() + 1);
         break;
+      }
       case kDeadline: {
         Conn& conn = any_conn(select);
         // The transport's timer fires once, and not after the connection is gone.
         if (conn.disconnected || conn.deadline_fired) break;
         perturbed_ = true;
         conn.deadline_fired = true;
-        relay_.on_handshake_deadline(conn.id);
+        relay_->on_handshake_deadline(conn.id);
         break;
       }
       case kBacklog:
         backlog_ = (select & 1) != 0;
-        if (!backlog_) relay_.on_output_drained();
+        if (!backlog_) relay_->on_output_drained();
         break;
       case kDrained:
-        relay_.on_output_drained();
+        relay_->on_output_drained();
         break;
       case kTamperToPeer: {
         uint8_t position = input.u8();
@@ -622,6 +959,7 @@ class Harness : public RelayOutbox {
           break;
         }
         perturbed_ = true;
+        conn.touched = true;
         Bytes& payload = conn.to_peer.front()->payload;
         payload[position % payload.size()] ^= mask == 0 ? 1 : mask;
         deliver_to_peer(conn);
@@ -630,10 +968,22 @@ class Harness : public RelayOutbox {
       case kShutdown:
         if (select == 0x0f) {
           perturbed_ = true;
-          relay_.on_shutdown("fuzz");
+          relay_->on_shutdown("fuzz");
         } else if (select == 0x0e) {
           perturbed_ = true;
-          relay_.on_stall(30);
+          relay_->on_stall(30);
+        } else if (select == 0x0d) {
+          restart_server();
+        } else if (select == 0x0c) {
+          // The transport's grace timer: only a paused exchange may end by it
+          // (a timer that fired as the last peer came back must do nothing).
+          bool was_paused = paused_ && running();
+          bool was_finished = finished_;
+          relay_->on_grace_expired();
+          if (finished_ && !was_finished) {
+            FUZZ_CHECK(was_paused && !outcome_->success);
+            perturbed_ = true;
+          }
         } else {
           Conn& conn = any_conn(select);
           deliver_to_peer(conn);
@@ -643,16 +993,31 @@ class Harness : public RelayOutbox {
       case kStructured: {
         perturbed_ = true;
         Conn& conn = fuzz_conn(select);
+        conn.touched = true;
         send_frame(conn, structured_frame(conn, input));
         break;
       }
     }
   }
 
+  // The slot a connection holds or was offered, as far as the relay said.
+  std::optional<PeerIndex> slot_of(const Conn& conn) const {
+    if (conn.slot) return conn.slot;
+    if (conn.announce && conn.announce->resume.peer < kClients) return conn.announce->resume.peer;
+    return conn.offered;
+  }
+
+  uint32_t chunk_length_of(PeerIndex owner, uint32_t chunk) const {
+    if (!roster_ || owner >= roster_->files.size()) return 0;
+    FileLayout layout{roster_->files[owner].size_bytes, kChunkBytes};
+    if (chunk >= layout.chunk_count()) return 0;
+    return layout.chunk_length(chunk);
+  }
+
   // Frames with the right shape and small field values, so that the schedule's
   // exact requests (clocks are multiples of 100 us here) are within reach.
-  Frame structured_frame(const Conn& conn, FuzzInput& input) const {
-    switch (input.u8() % 7) {
+  Frame structured_frame(Conn& conn, FuzzInput& input) const {
+    switch (input.u8() % 10) {
       case 0: {
         uint8_t choice = input.u8();
         uint64_t size = kSizes[choice & 0x0f];
@@ -692,7 +1057,7 @@ class Harness : public RelayOutbox {
         ByteView text = input.bytes(input.u8() % 32);
         return encode_error(std::string(text.begin(), text.end()));
       }
-      default: {  // AUTH: the right proof for this connection, or a flipped one
+      case 6: {  // AUTH: the right proof for this connection, or a flipped one
         uint8_t choice = input.u8();
         Nonce client_nonce{};
         client_nonce.fill(choice);
@@ -700,38 +1065,133 @@ class Harness : public RelayOutbox {
         if (choice & 1) frame.payload.back() ^= 1;
         return frame;
       }
+      case 7: {  // ANNOUNCE with a resume claim
+        // u8 file: bit 7 a listed size with no digest, else the file of slot
+        // (low 2 bits) as the exchange knows it; u8 claimed slot (kClaims);
+        // u8: bit 0 the real exchange digest (else zeros), rest rounds completed.
+        static constexpr PeerIndex kClaims[8] = {0, 1, 2, 3, kClients, kMaxPeers - 1, kMaxPeers,
+                                                 kNoClaim};
+        uint8_t file_choice = input.u8();
+        uint8_t claim_choice = input.u8();
+        uint8_t progress_choice = input.u8();
+        AnnounceMessage announce;
+        if (file_choice & 0x80) {
+          announce.file = FileAnnouncement{kSizes[file_choice & 0x0f], {}};
+        } else {
+          size_t owner = file_choice % kClients;
+          announce.file = roster_ ? roster_->files[owner] : initial_file(owner);
+        }
+        announce.resume.peer = kClaims[claim_choice & 7];
+        if ((progress_choice & 1) && roster_) {
+          announce.resume.exchange = exchange_digest(*roster_, kChunkBytes);
+        }
+        announce.resume.rounds_completed = progress_choice >> 1;
+        return encode(announce);
+      }
+      case 8: {  // REFETCH_DATA: the answer to the oldest REFETCH, or like CHUNK_DATA
+        uint8_t mode = input.u8();
+        if ((mode & 1) == 0 && !conn.refetches.empty()) {
+          ChunkHeader header = conn.refetches.front();
+          conn.refetches.pop_front();
+          std::optional<PeerIndex> slot = slot_of(conn);
+          uint32_t length = slot ? chunk_length_of(*slot, header.chunk_index) : 0;
+          Frame frame = make_chunk_frame(FrameType::kRefetchData, header, length);
+          std::fill_n(chunk_data_area(frame), length, uint8_t{0xcd});
+          return frame;
+        }
+        uint64_t round = input.u8();
+        PeerIndex peer = input.u8() % (kClients + 1);
+        uint32_t chunk = input.u8();
+        size_t length = input.u8() % (kChunkBytes + 2);
+        Frame frame = make_chunk_frame(FrameType::kRefetchData,
+                                       ChunkHeader{round, peer, chunk, (mode & 2) ? 100 : 0},
+                                       length);
+        std::fill_n(chunk_data_area(frame), length, uint8_t{0xcd});
+        return frame;
+      }
+      default:  // the frame the schedule says this slot sends in a round
+        return scheduled_frame(conn, input.u8(), input.u8());
     }
+  }
+
+  // u8 round, u8 what (mod 3): 0 its request (REQUEST_CHUNK / IDLE), 1 the
+  // CHUNK_DATA answering one of its requesters of that round (the n-th, n =
+  // what >> 2; any requester if none), 2 its DONE.
+  Frame scheduled_frame(const Conn& conn, uint8_t round, uint8_t what) const {
+    std::optional<PeerIndex> slot = slot_of(conn);
+    if (!roster_ || !slot || *slot >= kClients) return encode(IdleMessage{round});
+    if (what % 3 == 2) {
+      DoneMessage done;
+      for (PeerIndex owner = 0; owner < kClients; ++owner) {
+        if (owner != *slot) done.verified_owners.push_back(owner);
+      }
+      return encode(done);
+    }
+    std::vector<uint32_t> chunk_counts;
+    for (const FileAnnouncement& file : roster_->files) {
+      chunk_counts.push_back(
+          static_cast<uint32_t>(FileLayout{file.size_bytes, kChunkBytes}.chunk_count()));
+    }
+    ExchangeModel model(chunk_counts, roster_->costs);
+    RoundPlan plan;
+    while (!model.finished() && model.next_round() <= round) plan = model.plan_next_round();
+    if (plan.requests.empty() || plan.round != round) return encode(IdleMessage{round});
+    if (what % 3 == 0) {
+      const PlannedRequest& mine = plan.requests[*slot];
+      if (mine.idle) return encode(IdleMessage{round});
+      return encode(RequestMessage{round, mine.target, mine.chunk_index,
+                                   plan.request_clock_us[*slot]});
+    }
+    std::vector<PeerIndex> requesters = plan.requesters_of(*slot);
+    auto requester = requesters.empty() ? static_cast<PeerIndex>((what >> 2) % kClients)
+                                        : requesters[(what >> 2) % requesters.size()];
+    const PlannedRequest& asked = plan.requests[requester];
+    uint32_t length = asked.idle ? 1 : chunk_length_of(*slot, asked.chunk_index);
+    Frame frame = make_chunk_frame(
+        FrameType::kChunkData,
+        ChunkHeader{round, requester, asked.chunk_index, plan.answer_clock_us[requester]}, length);
+    std::fill_n(chunk_data_area(frame), length, uint8_t{0xab});
+    return frame;
   }
 
   void check_end() {
     const bool honest = options_.honest;
-    // Whatever happened, a committed file is exactly what its owner announced.
+    // Whatever happened, a committed file is exactly what its owner announced
+    // in the ROSTER that process was given.
     for (const auto& conn : conns_) {
       if (!conn->peer) continue;
       const Peer& peer = *conn->peer;
-      for (const auto& [owner, file] : peer.store.received) {
-        if (!file.committed || !file.kept) continue;
+      for (const auto& [names, file] : peer.store->received) {
+        if (!file.committed || !file.kept || file.committed_in_run != peer.run) continue;
+        PeerIndex owner = names.second;
         FUZZ_CHECK(peer.roster && owner < peer.roster->files.size());
         FUZZ_CHECK(sha256_of(file.data) == peer.roster->files[owner].sha256);
       }
     }
-    // The relay succeeded: every honest peer that took part (it was sent the
-    // ROSTER) and that nothing was injected into succeeded too.
+    // The relay succeeded: every honest peer that it sent FINAL, that is
+    // still there and that nothing was injected into succeeded too.
     if (honest && outcome_ && outcome_->success) {
-      for (const auto& conn : conns_) {
-        if (!conn->peer || conn->fuzzable || conn->peer->gone || !conn->peer->roster) continue;
-        FUZZ_CHECK(conn->peer->out.outcome && conn->peer->out.outcome->success);
+      for (size_t i = epoch_first_; i < conns_.size(); ++i) {
+        const Conn& conn = *conns_[i];
+        if (!conn.peer || !conn.final_sent || conn.touched || conn.peer->gone) continue;
+        FUZZ_CHECK(conn.peer->out.outcome && conn.peer->out.outcome->success);
       }
     }
     if (!honest || perturbed_) return;
 
-    // Honest peers, nothing injected: whatever the delivery order and
-    // windows, the exchange completes and every file arrives intact.
+    if (interrupted_ && !finished_) {
+      // Honest peers left (or the server died) and not all came back: only a
+      // slot still waiting (or one still free before the start) holds it up.
+      FUZZ_CHECK(!running() || relay_->progress().paused);
+      return;
+    }
+    // Honest peers, nothing injected: whatever the delivery order, windows
+    // and interruptions, the exchange completes and every file arrives intact.
     FUZZ_CHECK(outcome_ && outcome_->success);
     std::vector<const Conn*> holders = slot_holders();
     std::vector<uint32_t> chunk_counts;
     for (const Conn* holder : holders) {
-      uint64_t size = holder->peer->store.own().size();
+      uint64_t size = holder->peer->store->own().size();
       chunk_counts.push_back(static_cast<uint32_t>(FileLayout{size, kChunkBytes}.chunk_count()));
     }
     ExchangeModel model(chunk_counts, default_costs());
@@ -740,25 +1200,29 @@ class Harness : public RelayOutbox {
     FUZZ_CHECK(outcome_->final_clocks_us == model.clocks_us());
     for (size_t i = 0; i < kClients; ++i) {
       const Peer& peer = *holders[i]->peer;
+      if (peer.gone) continue;  // vanished after the exchange ended
       FUZZ_CHECK(peer.out.outcome && peer.out.outcome->success);
       FUZZ_CHECK(peer.out.outcome->final_clocks_us == model.clocks_us());
-      FUZZ_CHECK(peer.store.opened_as == i);
+      FUZZ_CHECK(peer.store->opened_as == i);
       FUZZ_CHECK(peer.out.outcome->verified_owners.size() == kClients - 1);
       for (size_t owner = 0; owner < kClients; ++owner) {
         if (owner == i) continue;
-        auto found = peer.store.received.find(static_cast<PeerIndex>(owner));
-        FUZZ_CHECK(found != peer.store.received.end() && found->second.committed);
-        FUZZ_CHECK(same_bytes(found->second.data, holders[owner]->peer->store.own()));
+        auto found = peer.store->received.find(
+            {static_cast<PeerIndex>(i), static_cast<PeerIndex>(owner)});
+        FUZZ_CHECK(found != peer.store->received.end() && found->second.committed);
+        FUZZ_CHECK(same_bytes(found->second.data, holders[owner]->peer->store->own()));
       }
     }
   }
 
   void check_progress() {
-    RelayProgress progress = relay_.progress();
+    RelayProgress progress = relay_->progress();
     FUZZ_CHECK(progress.chunks_received.size() == kClients);
     FUZZ_CHECK(progress.chunks_needed.size() == kClients);
     FUZZ_CHECK(progress.bytes_received.size() == kClients);
     FUZZ_CHECK(progress.rounds_delivered <= progress.rounds_total + 1);
+    if (!finished_) FUZZ_CHECK(progress.paused == paused_);
+    if (saved_ && !finished_) FUZZ_CHECK(progress.rounds_delivered == saved_->delivered_rounds);
     for (size_t i = 0; i < kClients; ++i) {
       FUZZ_CHECK(progress.chunks_received[i] <= progress.chunks_needed[i]);
       FUZZ_CHECK(progress.bytes_received[i] <= progress.chunks_received[i] * kChunkBytes);
@@ -766,16 +1230,24 @@ class Harness : public RelayOutbox {
   }
 
   Options options_;
-  RelayCore relay_;
+  std::unique_ptr<RelayCore> relay_;
   std::vector<std::unique_ptr<Conn>> conns_;  // conns_[id - 1]
-  std::vector<std::string> relay_log_;
   ConnId disconnecting_ = 0;  // inside on_disconnect(disconnecting_)
   bool backlog_ = false;
-  bool started_ = false;
-  bool finished_ = false;
-  std::optional<RelayOutcome> outcome_;
   bool perturbed_ = false;         // anything but honest frames in some order
+  bool interrupted_ = false;       // honest peers left or came back, or the server restarted
   bool new_connections_ = false;   // a fifth client came (its refusal is logged)
+  // Of the current relay (a new one after the server restarted):
+  size_t epoch_first_ = 0;  // its first connection's index in conns_
+  std::vector<std::string> relay_log_;
+  bool started_ = false;
+  bool restored_ = false;  // built with resume_from
+  bool save_called_ = false;
+  bool finished_ = false;
+  bool paused_ = false;    // between exchange_paused() and exchange_resumed()
+  std::optional<RelayOutcome> outcome_;
+  std::optional<SavedExchange> saved_;  // what the server would keep on disk
+  std::optional<RosterMessage> roster_;  // the exchange's files (resume point zero)
 };
 
 }  // namespace
@@ -799,19 +1271,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t extra = input.u8();
   options.token = (extra & 1) != 0;
   options.wrong_token = options.token && options.honest && (extra & 2) != 0;
+  options.grace_s = (extra & 4) != 0 ? 0 : kGraceS;
 
   Harness harness(options);
   harness.run(input);
 
-  // Logs do not depend on windows, backlog or delivery order.
-  if (options.honest && !harness.perturbed() && !harness.new_connections()) {
+  // Logs do not depend on windows, backlog, delivery order or interruptions.
+  if (harness.wants_log_check()) {
     Harness reference(harness.reference_options());
     FuzzInput nothing(nullptr, 0);
     reference.run(nothing);
-    Logs got = harness.logs();
-    Logs want = reference.logs();
-    FUZZ_CHECK(got.relay == want.relay);
-    FUZZ_CHECK(got.peers == want.peers);
+    harness.check_logs(reference.logs());
   }
   return 0;
 }

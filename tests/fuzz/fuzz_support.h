@@ -15,7 +15,9 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/bytes.h"
@@ -75,9 +77,13 @@ inline bool same_bytes(ByteView a, ByteView b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
-// A peer's files in memory. Received files are kept (to check what gets
-// committed) only up to kKeepBytes; larger announced sizes are tracked by
-// length alone, so a hostile ROSTER cannot make the harness allocate.
+// A peer's files in memory, and its saved progress. Received files are kept
+// (to check what gets committed) only up to kKeepBytes; larger announced sizes
+// are tracked by length alone, so a hostile ROSTER cannot make the harness
+// allocate. Like FileChunkStore, received files and progress are named by the
+// slot the peer held (`<SELF>_<OWNER>`, `<SELF>.progress`) and outlive the
+// PeerCore: a new PeerCore over the same store is a restarted client (call
+// new_run() first).
 class FuzzChunkStore : public ChunkStore {
  public:
   static constexpr uint64_t kKeepBytes = 1 << 20;
@@ -86,52 +92,125 @@ class FuzzChunkStore : public ChunkStore {
     uint64_t size_bytes = 0;
     bool kept = false;
     Bytes data;
-    uint64_t bytes_written = 0;
+    uint64_t bytes_written = 0;  // chunks of one owner come lowest first: a prefix
     bool committed = false;
+    int committed_in_run = -1;
   };
 
   explicit FuzzChunkStore(Bytes own) : own_(std::move(own)) {}
 
+  void new_run() {
+    ++run;
+    opened_as.reset();
+    progress_self_.reset();
+  }
+
   FileAnnouncement open_own_file(PeerIndex self) override {
-    FUZZ_CHECK(!opened_as);  // FLAG is accepted once
+    FUZZ_CHECK(!opened_as);  // FLAG is accepted once per run
     opened_as = self;
     return FileAnnouncement{own_.size(), sha256_of(own_)};
   }
   void begin_file(PeerIndex owner, uint64_t size_bytes) override {
     FUZZ_CHECK(opened_as && owner != *opened_as);
-    FUZZ_CHECK(received.count(owner) == 0);  // once per owner
-    Received& file = received[owner];
+    FUZZ_CHECK(begun_.insert(std::make_pair(run, owner)).second);  // once per owner and run
+    // As FileChunkStore: the .part file is created anew (a committed file of
+    // an earlier run is replaced when this one commits).
+    Received& file = received[{*opened_as, owner}];
+    file = Received{};
     file.size_bytes = size_bytes;
     file.kept = size_bytes <= kKeepBytes;
     if (file.kept) file.data.assign(size_bytes, 0);
   }
   void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override {
-    auto found = received.find(owner);
-    FUZZ_CHECK(found != received.end());
-    Received& file = found->second;
+    Received& file = current(owner);
     FUZZ_CHECK(!file.committed);
     FUZZ_CHECK(offset <= file.size_bytes && data.size() <= file.size_bytes - offset);
+    FUZZ_CHECK(offset == file.bytes_written);  // in order, each byte once
     if (file.kept)
       std::copy(data.begin(), data.end(), file.data.begin() + static_cast<ptrdiff_t>(offset));
     file.bytes_written += data.size();
-    FUZZ_CHECK(file.bytes_written <= file.size_bytes);
   }
   void commit_file(PeerIndex owner) override {
-    auto found = received.find(owner);
-    FUZZ_CHECK(found != received.end());
-    Received& file = found->second;
+    Received& file = current(owner);
     FUZZ_CHECK(!file.committed);
     FUZZ_CHECK(file.bytes_written == file.size_bytes);  // every byte, once
     file.committed = true;
+    file.committed_in_run = run;
+  }
+
+  std::vector<PeerIndex> slots_with_saved_progress() override {
+    std::vector<PeerIndex> slots;
+    for (const auto& [self, saved] : progress) slots.push_back(self);
+    return slots;
+  }
+  std::optional<SavedProgress> saved_progress(PeerIndex self) override {
+    auto found = progress.find(self);
+    if (found == progress.end()) return std::nullopt;
+    return found->second;
+  }
+  void begin_progress(const SavedProgress& saved) override {
+    FUZZ_CHECK(opened_as && saved.self == *opened_as);
+    progress[saved.self] = saved;
+    progress_self_ = saved.self;
+  }
+  void record_progress(uint64_t rounds_completed) override {
+    FUZZ_CHECK(progress_self_ && progress.count(*progress_self_));
+    SavedProgress& saved = progress[*progress_self_];
+    FUZZ_CHECK(rounds_completed == saved.rounds_completed + 1);  // one round at a time
+    saved.rounds_completed = rounds_completed;
+  }
+  void clear_progress() override {
+    FUZZ_CHECK(progress_self_);
+    progress.erase(*progress_self_);
+  }
+  // The saved progress must never count a chunk that is not in the file.
+  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
+                   Sha256& hasher) override {
+    FUZZ_CHECK(opened_as && owner != *opened_as);
+    FUZZ_CHECK(begun_.insert(std::make_pair(run, owner)).second);
+    auto found = received.find({*opened_as, owner});
+    FUZZ_CHECK(found != received.end());
+    Received& file = found->second;
+    FUZZ_CHECK(!file.committed);
+    FUZZ_CHECK(file.size_bytes == size_bytes);
+    FUZZ_CHECK(bytes_kept <= file.bytes_written);
+    if (file.kept) {
+      hasher.update(ByteView(file.data.data(), bytes_kept));
+    } else {
+      Bytes zeros(4096, 0);
+      for (uint64_t done = 0; done < bytes_kept;) {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(zeros.size(), bytes_kept - done));
+        hasher.update(ByteView(zeros.data(), take));
+        done += take;
+      }
+    }
+    file.bytes_written = bytes_kept;
+  }
+  bool has_committed_file(PeerIndex owner) override {
+    FUZZ_CHECK(opened_as);
+    auto found = received.find({*opened_as, owner});
+    return found != received.end() && found->second.committed;
   }
 
   const Bytes& own() const { return own_; }
 
-  std::optional<PeerIndex> opened_as;
-  std::map<PeerIndex, Received> received;
+  int run = 0;
+  std::optional<PeerIndex> opened_as;  // in this run
+  std::map<std::pair<PeerIndex, PeerIndex>, Received> received;  // by (self, owner)
+  std::map<PeerIndex, SavedProgress> progress;                    // by self
 
  private:
+  Received& current(PeerIndex owner) {
+    FUZZ_CHECK(opened_as);
+    auto found = received.find({*opened_as, owner});
+    FUZZ_CHECK(found != received.end());
+    FUZZ_CHECK(begun_.count(std::make_pair(run, owner)));  // begun or resumed in this run
+    return found->second;
+  }
+
   Bytes own_;
+  std::optional<PeerIndex> progress_self_;  // begin_progress of this run
+  std::set<std::pair<int, PeerIndex>> begun_;  // (run, owner)
 };
 
 // One peer's side of its connection: what it sends waits in `to_server`.
@@ -143,11 +222,13 @@ class FuzzPeerOutbox : public PeerOutbox {
     FUZZ_CHECK(!outcome);  // nothing after finished()
     to_server.push_back(std::move(frame));
   }
-  void send_own_chunk(const ChunkHeader& header, uint64_t offset, uint32_t length) override {
+  void send_own_chunk(FrameType type, const ChunkHeader& header, uint64_t offset,
+                      uint32_t length) override {
     FUZZ_CHECK(!outcome);
+    FUZZ_CHECK(type == FrameType::kChunkData || type == FrameType::kRefetchData);
     const Bytes& own = store_.own();
     FUZZ_CHECK(offset <= own.size() && length <= own.size() - offset);
-    Frame frame = make_chunk_frame(FrameType::kChunkData, header, length);
+    Frame frame = make_chunk_frame(type, header, length);
     std::copy_n(own.begin() + static_cast<ptrdiff_t>(offset), length, chunk_data_area(frame));
     to_server.push_back(std::move(frame));
   }

@@ -20,19 +20,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_SEED_BYTES = 4096
 
 # Frame types (common/frame.h).
-FLAG, ANNOUNCE, ROSTER, REQUEST_CHUNK, IDLE, CHUNK_DATA, SEND_CHUNK, DONE, FINAL, ERROR = range(1, 11)
+FLAG, ANNOUNCE, ROSTER, REQUEST_CHUNK, IDLE, CHUNK_DATA, SEND_CHUNK, DONE, FINAL, ERROR, \
+    CHALLENGE, AUTH, AUTH_OK, REFETCH, REFETCH_DATA, PEER_STATUS = range(1, 17)
+NO_CLAIM = 0xFF
 
 
 def frame(frame_type, payload=b"", version=1):
     return b"CX" + bytes([version, frame_type]) + struct.pack(">I", len(payload)) + payload
 
 
-def flag(peer, count, chunk_bytes):
-    return frame(FLAG, struct.pack(">BBI", peer, count, chunk_bytes))
+def flag(peer, count, chunk_bytes, returning=0):
+    return frame(FLAG, struct.pack(">BBII", peer, count, chunk_bytes, returning))
 
 
-def announce(size, digest=bytes(32)):
-    return frame(ANNOUNCE, struct.pack(">Q", size) + digest)
+def announce_payload(size, digest=bytes(32), claim=NO_CLAIM, exchange=bytes(32), rounds=0):
+    return struct.pack(">Q", size) + digest + bytes([claim]) + exchange + struct.pack(">Q", rounds)
+
+
+def announce(size, digest=bytes(32), claim=NO_CLAIM, exchange=bytes(32), rounds=0):
+    return frame(ANNOUNCE, announce_payload(size, digest, claim, exchange, rounds))
 
 
 def chunk_header(round_, peer, index, clock_us):
@@ -47,11 +53,11 @@ def chunk(frame_type, round_, peer, index, clock_us, data):
     return frame(frame_type, chunk_header(round_, peer, index, clock_us) + data)
 
 
-def roster(files, costs):
+def roster(files, costs, resume=(0, 0, 0)):
     payload = bytes([len(files)])
     for (size, digest), (chunk_us, other_us) in zip(files, costs):
         payload += struct.pack(">Q", size) + digest + struct.pack(">II", chunk_us, other_us)
-    return frame(ROSTER, payload)
+    return frame(ROSTER, payload + struct.pack(">QQQ", *resume))
 
 
 COSTS = [(6000, 600), (7000, 700), (8000, 800), (9000, 900)]
@@ -88,7 +94,18 @@ def frame_decoder_seeds():
         "chunk_data_limit_exceeded": decoder_seed(0x01, [0, 0, 0], chunk(CHUNK_DATA, 0, 2, 0, 7500, data64)),
         "every_type_split_7_13_2": decoder_seed(0x03, [7, 13, 2], every_type),
         "every_type_direct": decoder_seed(0x1b, [5, 0, 17], every_type),
-        "empty_payloads": decoder_seed(0x06, [0, 0, 0], b"".join(frame(t) for t in range(1, 14))),
+        "empty_payloads": decoder_seed(0x06, [0, 0, 0], b"".join(frame(t) for t in range(1, 17))),
+        "resume_frames": decoder_seed(0x02, [5, 11, 0], b"".join([
+            flag(2, 4, 64, 0b0110),
+            announce(300, digest, 2, hashlib.sha256(b"exchange").digest(), 7),
+            announce(300, digest, 30),  # claim out of range: malformed
+            roster([(100, digest)] * 4, COSTS, (3, 5, 9)),
+            roster([(100, digest)] * 4, COSTS, (6, 5, 9)),  # resume past delivered: malformed
+            frame(REFETCH, chunk_header(4, 1, 0, 0)),
+            chunk(REFETCH_DATA, 4, 1, 0, 0, data64),
+            frame(PEER_STATUS, struct.pack(">BBI", 3, 0, 60)),
+            frame(PEER_STATUS, struct.pack(">BBI", 3, 2, 60)),  # present must be 0 or 1
+        ])),
         "auth_handshake": decoder_seed(0x02, [9, 0, 0], frame(11, bytes(range(32))) + frame(12, bytes(64)) + frame(13, bytes(32))),
         "oversized_header": decoder_seed(0x06, [0, 0, 0], b"CX\x01\x06\xff\xff\xff\xff"),
         "oversized_control": decoder_seed(0x06, [0, 0, 0], b"CX\x01\x01\x00\x00\x10\x01"),
@@ -105,12 +122,19 @@ def frame_decoder_seeds():
 # ---- fuzz_relay_connection: [config, sizes, sizes, extra] + operations -----
 # config bit 0: honest; bit 1: auto ANNOUNCE; bits 2-3: fuzzed connection;
 # bits 4-5: relay window {1, 2, 8, 32}; bits 6-7: peer window {1, 2, 8, 128}.
-# extra bit 0: the server requires a token; bit 1: the fuzzed peer's token is wrong.
+# extra bit 0: the server requires a token; bit 1: the fuzzed peer's token is wrong;
+# bit 2: no grace period (a peer that leaves mid-exchange ends it).
 # sizes: one nibble per connection into
 SIZES = [0, 1, 2, 63, 64, 65, 100, 127, 128, 129, 191, 192, 200, 255, 256, 300]
 # operations: low nibble = kind, high nibble = connection selector.
 STEP_TO_PEER, STEP_TO_RELAY, RUN, INJECT, RAW, TAMPER_TO_RELAY, DROP, DUP, DISCONNECT, \
     CONNECT_NEW, DEADLINE, BACKLOG, DRAINED, TAMPER_TO_PEER, SHUTDOWN, STRUCTURED = range(16)
+# CONNECT_NEW selector bit 3 (honest): restart a peer that vanished.
+RESTART = 8
+# SHUTDOWN selectors.
+GRACE_EXPIRED, SERVER_RESTART, STALL, CTRL_C = 12, 13, 14, 15
+# STRUCTURED kinds past the plain ones (0 ANNOUNCE ... 6 AUTH).
+S_CLAIM, S_REFETCH_DATA, S_SCHEDULED = 7, 8, 9
 
 
 def op(kind, select=0, *args):
@@ -133,8 +157,28 @@ def sizes(a, b, c, d):
     return bytes([a | (b << 4), c | (d << 4)])
 
 
-def relay_seed(cfg, size_nibbles, ops=b"", token=False, wrong_token=False):
-    return bytes([cfg]) + sizes(*size_nibbles) + bytes([token | (wrong_token << 1)]) + ops
+def relay_seed(cfg, size_nibbles, ops=b"", token=False, wrong_token=False, no_grace=False):
+    return (bytes([cfg]) + sizes(*size_nibbles) + bytes([token | (wrong_token << 1) | (no_grace << 2)])
+            + ops)
+
+
+def claim(select, slot_file, slot, real_digest=True, rounds=0):
+    """STRUCTURED ANNOUNCE on fuzzable connection `select`: the file of slot
+    `slot_file`, claiming `slot` (index into 0, 1, 2, 3, 4, 25, 26, none)."""
+    return op(STRUCTURED, select, S_CLAIM, slot_file, slot, (rounds << 1) | real_digest)
+
+
+def scheduled(select, round_, what):
+    """STRUCTURED: the frame the schedule says the connection's slot sends
+    (what: 0 its request, 1 | (requester << 2) its CHUNK_DATA, 2 its DONE)."""
+    return op(STRUCTURED, select, S_SCHEDULED, round_, what)
+
+
+def play_round(round_, conns, answers):
+    """Non-honest: every slot of `conns` (fuzzable selectors) sends its
+    request of `round_`, then each (select, requester) in `answers` its chunk."""
+    return (b"".join(scheduled(c, round_, 0) for c in conns)
+            + b"".join(scheduled(c, round_, 1 | (q << 2)) for c, q in answers))
 
 
 def relay_connection_seeds():
@@ -146,7 +190,81 @@ def relay_connection_seeds():
     round0 = b"".join(
         op(STRUCTURED, conn, 1, 0, (conn + 1) % 4, 0) + struct.pack(">H", (6 + conn))
         for conn in range(4))
-    return {
+    five = (15, 15, 15, 15)  # 300 B: 5 chunks each, 15 rounds that move data
+    # Non-honest: every connection plays round r of the schedule exactly.
+    def play(round_, conns=(0, 1, 2, 3)):
+        return play_round(round_, conns, [(c, 0) for c in conns])
+
+    # One-chunk files: round 3 is all IDLE, then every slot reports DONE.
+    def finish(conns):
+        return b"".join(scheduled(c, 3, 0) for c in conns) + b"".join(scheduled(c, 0, 2) for c in conns)
+    reconnect_seeds = {
+        # A peer leaves mid-exchange and its restarted process takes its slot back.
+        "honest_reconnect": relay_seed(config(honest=True), five,
+                                       op(RUN, 0, 10) + op(DISCONNECT, 1) + op(RUN, 0, 5)
+                                       + op(CONNECT_NEW, RESTART)),
+        "honest_reconnect_window1": relay_seed(config(honest=True, relay_window=0, peer_window=0),
+                                               unequal, op(RUN, 0, 8) + op(DISCONNECT, 2) + op(RUN, 0, 4)
+                                               + op(CONNECT_NEW, RESTART)),
+        "honest_reconnect_window128": relay_seed(config(honest=True, relay_window=3, peer_window=3), five,
+                                                 op(RUN, 0, 3) + op(DISCONNECT, 0) + op(RUN, 0, 20)
+                                                 + op(CONNECT_NEW, RESTART)),
+        # Two leave; they come back one after the other.
+        "honest_two_leave": relay_seed(config(honest=True), five,
+                                       op(RUN, 0, 10) + op(DISCONNECT, 1) + op(RUN, 0, 2) + op(DISCONNECT, 3)
+                                       + op(RUN, 0, 2) + op(CONNECT_NEW, RESTART) + op(RUN, 0, 3)
+                                       + op(CONNECT_NEW, RESTART)),
+        # The restarted process leaves again before it is back in; a third one makes it.
+        "honest_leave_again": relay_seed(config(honest=True), five,
+                                         op(RUN, 0, 12) + op(DISCONNECT, 2) + op(CONNECT_NEW, RESTART)
+                                         + op(RUN, 0, 1) + op(DISCONNECT, 4) + op(CONNECT_NEW, RESTART)),
+        # A stranger (another file) is offered the waiting slot and turned away.
+        "honest_stranger_in_pause": relay_seed(config(honest=True), five,
+                                               op(RUN, 0, 10) + op(DISCONNECT, 1) + op(CONNECT_NEW, 3)
+                                               + op(RUN, 0, 5) + op(CONNECT_NEW, RESTART)),
+        "honest_leave_while_joining": relay_seed(config(honest=True), five,
+                                                 op(DISCONNECT, 0) + op(CONNECT_NEW, RESTART)),
+        "honest_grace_expiry": relay_seed(config(honest=True), five,
+                                          op(RUN, 0, 10) + op(DISCONNECT, 2) + op(RUN, 0, 4)
+                                          + op(SHUTDOWN, GRACE_EXPIRED)),
+        "honest_no_grace": relay_seed(config(honest=True), five,
+                                      op(RUN, 0, 10) + op(DISCONNECT, 2) + op(RUN, 0, 4)
+                                      + op(CONNECT_NEW, RESTART), no_grace=True),
+        # The server is killed and restarted; every client is restarted.
+        "honest_server_restart": relay_seed(config(honest=True), five,
+                                            op(RUN, 0, 12) + op(SHUTDOWN, SERVER_RESTART)
+                                            + op(CONNECT_NEW, RESTART) * 4),
+        "honest_server_restart_in_pause": relay_seed(config(honest=True), unequal,
+                                                     op(RUN, 0, 10) + op(DISCONNECT, 1)
+                                                     + op(SHUTDOWN, SERVER_RESTART) + op(RUN, 0, 2)
+                                                     + op(CONNECT_NEW, RESTART) * 4),
+        "token_honest_reconnect": relay_seed(config(honest=True), five,
+                                             op(RUN, 0, 12) + op(DISCONNECT, 2) + op(CONNECT_NEW, RESTART),
+                                             token=True),
+        # Non-honest: a newcomer claims the slot of one that left, then catches up
+        # (its request of round 0 becomes a REFETCH answered by REFETCH_DATA).
+        "announce_reconnect_catch_up": relay_seed(config(announce_all=True), equal,
+                                                  play(0) + op(DISCONNECT, 1) + op(CONNECT_NEW)
+                                                  + claim(4, 1, 1, True, 0) + scheduled(4, 0, 0)
+                                                  + op(STRUCTURED, 2, S_REFETCH_DATA, 0)
+                                                  + play(1, (0, 4, 2, 3)) + play(2, (0, 4, 2, 3))
+                                                  + finish((0, 4, 2, 3))),
+        "announce_reconnect_claims": relay_seed(config(announce_all=True), equal,
+                                                play(0) + op(DISCONNECT, 2) + op(CONNECT_NEW)
+                                                + claim(4, 0, 2) + op(CONNECT_NEW) + claim(5, 1, 7, False, 3)
+                                                + op(CONNECT_NEW) + claim(6, 2, 4) + op(CONNECT_NEW)
+                                                + claim(7, 2, 2, True, 1) + play(1, (0, 1, 7, 3))
+                                                + play(2, (0, 1, 7, 3)) + finish((0, 1, 7, 3))),
+        "announce_grace_expiry": relay_seed(config(announce_all=True), equal,
+                                            play(0) + op(DISCONNECT, 3) + op(SHUTDOWN, GRACE_EXPIRED)),
+        "announce_server_restart": relay_seed(config(announce_all=True), equal,
+                                              play(0) + op(SHUTDOWN, SERVER_RESTART)
+                                              + b"".join(op(CONNECT_NEW) + claim(4 + i, i, i, True, 1)
+                                                         for i in range(4))
+                                              + play(1, (4, 5, 6, 7)) + play(2, (4, 5, 6, 7))
+                                              + finish((4, 5, 6, 7))),
+    }
+    return reconnect_seeds | {
         "honest_equal": relay_seed(config(honest=True), equal),
         "honest_unequal_window1": relay_seed(config(honest=True, relay_window=0, peer_window=0), unequal),
         "honest_interleaved": relay_seed(config(honest=True), unequal,
@@ -183,11 +301,11 @@ def relay_connection_seeds():
         "token_announce_then_round0": relay_seed(config(announce_all=True), equal, round0, token=True),
         "token_auth_by_hand": relay_seed(config(), equal,
                                          op(STRUCTURED, 0, 6, 2) + op(STRUCTURED, 1, 6, 3)
-                                         + inject(2, ANNOUNCE, struct.pack(">Q", 64) + bytes(32))
+                                         + inject(2, ANNOUNCE, announce_payload(64))
                                          + raw(3, b"CX\x01\x0c\x00\x00\x00\x40"), token=True),
         "token_flood": relay_seed(config(), equal, op(CONNECT_NEW) * 70 + op(STRUCTURED, 0, 6, 4), token=True),
         "joining_injected_frames": relay_seed(config(), equal,
-                                              inject(0, ANNOUNCE, struct.pack(">Q", 64) + bytes(32))
+                                              inject(0, ANNOUNCE, announce_payload(64))
                                               + inject(1, REQUEST_CHUNK, chunk_header(0, 2, 0, 700))
                                               + inject(2, ERROR, b"bye") + inject(3, 13, b"")
                                               + op(DEADLINE, 3)),

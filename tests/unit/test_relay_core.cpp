@@ -832,6 +832,25 @@ TEST_CASE("a peer that disconnects with a grace period pauses the exchange for i
       CHECK(*decode_refetch(refetch[0]) == ChunkHeader{0, 1, round0.requests[1].chunk_index, 0});
     }
   }
+  SUBCASE("a peer back before the others hears nothing but its ROSTER (fuzz finding)") {
+    h.relay.on_disconnect(conn_of(0));  // A leaves too
+    h.relay.on_connect(500);            // offered A, claims B
+    h.relay.on_frame(500, encode(AnnounceMessage{FileAnnouncement{8, sha256_of(h.files[1])},
+                                                 ResumeClaim{1, {}, 0}}));
+    CHECK(h.relay.progress().paused);   // A is still away
+    h.relay.on_disconnect(conn_of(2));  // and now C
+    CHECK(h.out.frames_of_type(500, FrameType::kPeerStatus).empty());
+    h.relay.on_connect(501);
+    h.relay.on_frame(501, encode_announce(FileAnnouncement{8, sha256_of(h.files[0])}));
+    h.relay.on_connect(502);
+    h.relay.on_frame(502, encode_announce(FileAnnouncement{8, sha256_of(h.files[2])}));
+    CHECK_FALSE(h.relay.progress().paused);
+    std::vector<Frame> to_b = h.out.frames_to(500);
+    REQUIRE(to_b.size() == 2);
+    CHECK(to_b[0].type == FrameType::kFlag);
+    CHECK(to_b[1].type == FrameType::kRoster);
+    CHECK(h.out.finished_calls == 0);
+  }
   SUBCASE("a fifth newcomer while one is being offered the slot is told the server is full") {
     h.relay.on_connect(500);
     h.relay.on_connect(501);
