@@ -12,54 +12,79 @@ PeerClient::PeerClient(asio::io_context& io, Config config, FileChunkStore& stor
       store_(store),
       signals_(io, SIGINT, SIGTERM),
       progress_timer_(io),
-      console_("[client] "),
-      core_(config_.window, store, *this, PeerAuth{config_.token}) {}
+      reconnect_timer_(io),
+      console_("[client] ") {}
+
+namespace {
+
+asio::ip::tcp::socket connect_to(asio::io_context& io, const Config& config, asio::error_code& ec) {
+  asio::ip::tcp::socket socket(io);
+  asio::ip::tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(config.host, std::to_string(config.port), ec);
+  if (!ec) asio::connect(socket, endpoints, ec);
+  return socket;
+}
+
+}  // namespace
 
 void PeerClient::start() {
-  asio::ip::tcp::socket socket(io_);
-  asio::ip::tcp::resolver resolver(io_);
   asio::error_code ec;
-  auto endpoints = resolver.resolve(config_.host, std::to_string(config_.port), ec);
-  if (!ec) asio::connect(socket, endpoints, ec);
+  asio::ip::tcp::socket socket = connect_to(io_, config_, ec);
   if (ec) {
     throw std::runtime_error(fmt::format("cannot connect to the server at {}:{}: {}", config_.host,
                                          config_.port, ec.message()));
   }
-  console_.say(fmt::format("connected to {}:{}", config_.host, config_.port));
   started_at_ = last_progress_at_ = std::chrono::steady_clock::now();
+  start_session(std::move(socket));
+}
+
+// A fresh PeerCore per connection: a returning one finds its saved progress
+// through the store, exactly as a restarted process would.
+void PeerClient::start_session(asio::ip::tcp::socket socket) {
+  console_.say(fmt::format("connected to {}:{}", config_.host, config_.port));
+  core_.emplace(config_.window, store_, *this, PeerAuth{config_.token});
   connection_ = std::make_shared<FrameConnection>(std::move(socket), kMaxChunkBytes,
                                                   std::chrono::seconds(config_.idle_timeout_s));
-  connection_->start(FrameConnection::Callbacks{
-      [this](Frame frame) { on_frame(std::move(frame)); },
-      [this](const std::string& what) { core_.on_stream_error(what); }, nullptr,
-      [this](const std::string&) {
-        core_.on_disconnect();
-        signals_.cancel();
-        progress_timer_.cancel();
-      }});
+  // Callbacks of an earlier connection must never reach this session's core.
+  uint32_t session = ++sessions_;
+  connection_->start(FrameConnection::Callbacks{[this, session](Frame frame) {
+                                                  if (session == sessions_)
+                                                    on_frame(std::move(frame));
+                                                },
+                                                [this, session](const std::string& what) {
+                                                  if (session == sessions_)
+                                                    core_->on_stream_error(what);
+                                                },
+                                                nullptr,
+                                                [this, session](const std::string&) {
+                                                  if (session != sessions_) return;
+                                                  core_->on_disconnect();
+                                                  signals_.cancel();
+                                                  progress_timer_.cancel();
+                                                }});
   watch_signals();
   schedule_progress();
 }
 
 void PeerClient::on_frame(Frame frame) {
   bool is_flag = frame.type == FrameType::kFlag;
-  core_.on_frame(std::move(frame));
+  core_->on_frame(std::move(frame));
   // Until FLAG names the chunk size, the decoder allows the protocol maximum.
-  if (is_flag) connection_->set_chunk_bytes_max(core_.chunk_bytes());
+  if (is_flag) connection_->set_chunk_bytes_max(core_->chunk_bytes());
 }
 
 void PeerClient::watch_signals() {
   signals_.async_wait([this](const asio::error_code& ec, int signal_number) {
     if (ec) return;
     signal_exit_code_ = 128 + signal_number;
-    core_.on_shutdown(signal_number == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+    core_->on_shutdown(signal_number == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
   });
 }
 
 void PeerClient::schedule_progress() {
   progress_timer_.expires_after(console_.progress_period());
   progress_timer_.async_wait([this](const asio::error_code& ec) {
-    if (ec || core_.finished()) return;
+    if (ec || core_->finished()) return;
     show_progress();
     // The server judges a silent peer after idle_timeout_s and tells everyone
     // who it was; a client gives up on a silent server only after twice that,
@@ -68,16 +93,16 @@ void PeerClient::schedule_progress() {
     auto silent_for = std::chrono::steady_clock::now() - connection_->last_read_at();
     // While the server waits for a peer to come back it has nothing to send;
     // it gives up on that peer itself when the grace period ends.
-    if (silent_for > std::chrono::seconds(limit_s) && !core_.waiting_for_peer()) {
-      core_.on_idle_deadline(limit_s);
+    if (silent_for > std::chrono::seconds(limit_s) && !core_->waiting_for_peer()) {
+      core_->on_idle_deadline(limit_s);
     }
-    if (!core_.finished()) schedule_progress();
+    if (!core_->finished()) schedule_progress();
   });
 }
 
 void PeerClient::show_progress() {
-  PeerProgress progress = core_.progress();
-  if (!core_.self() || progress.chunks_needed == 0) return;
+  PeerProgress progress = core_->progress();
+  if (!core_->self() || progress.chunks_needed == 0) return;
   auto now = std::chrono::steady_clock::now();
   double seconds = std::chrono::duration<double>(now - last_progress_at_).count();
   double rate = seconds > 0
@@ -85,7 +110,7 @@ void PeerClient::show_progress() {
                     : 0;
   last_progress_at_ = now;
   last_progress_bytes_ = progress.bytes_received;
-  console_.progress(fmt::format("{}: {}/{} chunks received, {}/s", peer_letter(*core_.self()),
+  console_.progress(fmt::format("{}: {}/{} chunks received, {}/s", peer_letter(*core_->self()),
                                 progress.chunks_received, progress.chunks_needed,
                                 format_bytes(rate)));
 }
@@ -103,8 +128,8 @@ void PeerClient::send_own_chunk(FrameType type, const ChunkHeader& header, uint6
 }
 
 void PeerClient::log(std::string line) {
-  if (!log_.is_open() && core_.self()) {
-    log_.open(config_.log_dir, fmt::format("Client{}.txt", peer_letter(*core_.self())));
+  if (!log_.is_open() && core_->self()) {
+    log_.open(config_.log_dir, fmt::format("Client{}.txt", peer_letter(*core_->self())));
   }
   log_.write_line(line);
 }
@@ -116,6 +141,59 @@ void PeerClient::notice(std::string text) {
 void PeerClient::finished(const PeerOutcome& outcome) {
   log_.close();
   console_.end_progress();
+  signals_.cancel();
+  progress_timer_.cancel();
+  if (connection_) connection_->close_after_flush();
+  if (!try_reconnect(outcome)) end(outcome);
+}
+
+// Only a dropped connection mid-exchange is worth another try; the server
+// keeps the slot for reconnect_grace_s, so that is how long to keep trying.
+bool PeerClient::try_reconnect(const PeerOutcome& outcome) {
+  if (outcome.success || !outcome.connection_lost || !outcome.resumable ||
+      config_.reconnect_grace_s == 0 || signal_exit_code_ != 0) {
+    return false;
+  }
+  if (reconnects_ == 0) {
+    reconnect_until_ =
+        std::chrono::steady_clock::now() + std::chrono::seconds(config_.reconnect_grace_s);
+  }
+  ++reconnects_;
+  console_.warn(fmt::format("{}; connecting again (for up to {} s)", outcome.failure,
+                            config_.reconnect_grace_s));
+  reconnect_attempt();
+  return true;
+}
+
+void PeerClient::reconnect_attempt() {
+  reconnect_timer_.expires_after(std::chrono::milliseconds(500));
+  reconnect_timer_.async_wait([this](const asio::error_code& wait_error) {
+    if (wait_error) return;
+    asio::error_code ec;
+    asio::ip::tcp::socket socket = connect_to(io_, config_, ec);
+    if (!ec) return start_session(std::move(socket));
+    PeerOutcome gone;
+    gone.resumable = true;
+    // Refused: nothing listens there any more, the server itself is gone.
+    if (ec == asio::error::connection_refused) {
+      gone.failure = fmt::format(
+          "lost the connection to the server, and it refuses new ones ({}:{}: {}): it stopped "
+          "or crashed",
+          config_.host, config_.port, ec.message());
+      return end(gone);
+    }
+    if (std::chrono::steady_clock::now() >= reconnect_until_) {
+      gone.failure = fmt::format(
+          "lost the connection to the server and could not connect again "
+          "within {} s: {}",
+          config_.reconnect_grace_s, ec.message());
+      return end(gone);
+    }
+    reconnect_attempt();
+  });
+}
+
+void PeerClient::end(const PeerOutcome& outcome) {
   exit_code_ = outcome.success ? 0 : (signal_exit_code_ ? signal_exit_code_ : 1);
   if (outcome.success) {
     double seconds =
@@ -132,9 +210,6 @@ void PeerClient::finished(const PeerOutcome& outcome) {
                       config_.out_dir));
     }
   }
-  signals_.cancel();
-  progress_timer_.cancel();
-  if (connection_) connection_->close_after_flush();
 }
 
 }  // namespace chunkex

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include <asio.hpp>
 
@@ -23,7 +24,9 @@ class PeerClient : public PeerOutbox {
   PeerClient(asio::io_context& io, Config config, FileChunkStore& store);
 
   // Connects (throws std::runtime_error when the server cannot be reached)
-  // and starts the exchange.
+  // and starts the exchange. Should the connection drop mid-exchange, the
+  // client connects again by itself for up to reconnect_grace_s and resumes
+  // from its saved progress; a server that refuses the connection is gone.
   void start();
   int exit_code() const { return exit_code_; }
 
@@ -36,6 +39,10 @@ class PeerClient : public PeerOutbox {
   void finished(const PeerOutcome& outcome) override;
 
  private:
+  void start_session(asio::ip::tcp::socket socket);
+  bool try_reconnect(const PeerOutcome& outcome);
+  void reconnect_attempt();
+  void end(const PeerOutcome& outcome);
   void on_frame(Frame frame);
   void watch_signals();
   void schedule_progress();
@@ -46,9 +53,13 @@ class PeerClient : public PeerOutbox {
   FileChunkStore& store_;
   asio::signal_set signals_;
   asio::steady_timer progress_timer_;
+  asio::steady_timer reconnect_timer_;
+  std::chrono::steady_clock::time_point reconnect_until_{};
+  uint32_t reconnects_ = 0;
+  uint32_t sessions_ = 0;
   Console console_;
   LogFile log_;
-  PeerCore core_;
+  std::optional<PeerCore> core_;  // a new one for every connection
   std::shared_ptr<FrameConnection> connection_;
   std::chrono::steady_clock::time_point started_at_{};
   std::chrono::steady_clock::time_point last_progress_at_{};

@@ -61,6 +61,7 @@ void PeerCore::on_stream_error(const std::string& what) {
 
 void PeerCore::on_disconnect() {
   if (phase_ == Phase::kFinished) return;
+  connection_lost_ = true;
   fail("lost the connection to the server (it stopped, crashed or was cut off)", false);
 }
 
@@ -507,6 +508,7 @@ void PeerCore::fail(const std::string& why, bool tell_server) {
   PeerOutcome outcome;
   outcome.failure = why;
   outcome.resumable = model_.has_value();
+  outcome.connection_lost = connection_lost_;
   outcome.self = self_;
   outcome.verified_owners = verified_owners_;
   outbox_.finished(outcome);

@@ -34,7 +34,8 @@ struct PeerOutcome {
   std::optional<PeerIndex> self;
   std::vector<ClockUs> final_clocks_us;
   std::vector<PeerIndex> verified_owners;
-  bool resumable = false;  // failed mid-exchange: a restart can resume it
+  bool resumable = false;        // failed mid-exchange: a restart can resume it
+  bool connection_lost = false;  // the failure was the connection dropping
 };
 
 class PeerOutbox {
@@ -152,6 +153,7 @@ class PeerCore {
   ResumeClaim claim_;            // what this peer told the server it had saved
   ResumePoint resume_;           // where the server said this peer starts
   std::vector<bool> peer_away_;  // by peer, from PEER_STATUS
+  bool connection_lost_ = false;
 };
 
 }  // namespace chunkex

@@ -68,6 +68,7 @@ FileAnnouncement FileChunkStore::open_own_file(PeerIndex self) {
   own_path_ = own_file_override_
                   ? *own_file_override_
                   : (std::filesystem::path(data_dir_) / (peer_name(self) + ".file")).string();
+  if (own_fd_ >= 0) ::close(own_fd_);  // a client that reconnects opens it again
   own_fd_ = ::open(own_path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (own_fd_ < 0) throw_errno("cannot open own file", own_path_);
   return describe_file(own_fd_, own_path_);
@@ -83,6 +84,7 @@ void FileChunkStore::begin_file(PeerIndex owner, uint64_t size_bytes) {
   make_directories(out_dir_);
   if (incoming_fds_.size() <= owner) incoming_fds_.resize(owner + 1, -1);
   std::string path = temporary_path(final_path(owner));
+  close_incoming(owner);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw_errno("cannot create", path);
   incoming_fds_[owner] = fd;
@@ -93,6 +95,7 @@ void FileChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t 
                                  Sha256& hasher) {
   if (incoming_fds_.size() <= owner) incoming_fds_.resize(owner + 1, -1);
   std::string path = temporary_path(final_path(owner));
+  close_incoming(owner);
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) throw_errno("cannot resume: cannot open", path);
   incoming_fds_[owner] = fd;
@@ -114,6 +117,11 @@ void FileChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t 
     hasher.update(ByteView(block.data(), static_cast<size_t>(got)));
     done += static_cast<uint64_t>(got);
   }
+}
+
+void FileChunkStore::close_incoming(PeerIndex owner) {
+  if (incoming_fds_[owner] >= 0) ::close(incoming_fds_[owner]);
+  incoming_fds_[owner] = -1;
 }
 
 bool FileChunkStore::has_committed_file(PeerIndex owner) {

@@ -45,6 +45,8 @@ class FileChunkStore : public ChunkStore {
   int own_fd() const { return own_fd_; }
 
  private:
+  void close_incoming(PeerIndex owner);
+
   std::optional<std::string> own_file_override_;
   std::string data_dir_;
   std::string out_dir_;
