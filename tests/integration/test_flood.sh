@@ -113,7 +113,7 @@ done
 rss_kib VmHWM
 ((REPLY > peak_rss)) && peak_rss=$REPLY
 ((peak_rss > 0)) || fail "could not read the server's RSS"
-((peak_rss < MAX_RSS_KIB)) || fail "server peak RSS $((peak_rss / 1024)) MiB, limit 64 MiB"
+((peak_rss < MAX_RSS_KIB)) || fail "server peak RSS $((peak_rss / 1024)) MiB, limit $((MAX_RSS_KIB / 1024)) MiB"
 
 check_flood_report flood2 $FLOOD_CONNECTIONS
 assert_json "$SCRATCH/flood2.json" given_a_slot 0
