@@ -161,39 +161,72 @@ bool PeerClient::try_reconnect(const PeerOutcome& outcome) {
   ++reconnects_;
   console_.warn(fmt::format("{}; connecting again (for up to {} s)", outcome.failure,
                             config_.reconnect_grace_s));
+  // Ctrl-C while waiting stops the waiting.
+  signals_.async_wait([this](const asio::error_code& ec, int signal_number) {
+    if (ec) return;
+    reconnect_timer_.cancel();
+    signal_exit_code_ = 128 + signal_number;
+    PeerOutcome stopped;
+    stopped.resumable = true;
+    stopped.failure = "stopped while connecting again to the server";
+    end(stopped);
+  });
   reconnect_attempt();
   return true;
 }
 
 void PeerClient::reconnect_attempt() {
   reconnect_timer_.expires_after(std::chrono::milliseconds(500));
-  reconnect_timer_.async_wait([this](const asio::error_code& wait_error) {
-    if (wait_error) return;
-    asio::error_code ec;
-    asio::ip::tcp::socket socket = connect_to(io_, config_, ec);
-    if (!ec) return start_session(std::move(socket));
-    PeerOutcome gone;
-    gone.resumable = true;
-    // Refused: nothing listens there any more, the server itself is gone.
-    if (ec == asio::error::connection_refused) {
-      gone.failure = fmt::format(
-          "lost the connection to the server, and it refuses new ones ({}:{}: {}): it stopped "
-          "or crashed",
-          config_.host, config_.port, ec.message());
-      return end(gone);
-    }
-    if (std::chrono::steady_clock::now() >= reconnect_until_) {
-      gone.failure = fmt::format(
-          "lost the connection to the server and could not connect again "
-          "within {} s: {}",
-          config_.reconnect_grace_s, ec.message());
-      return end(gone);
-    }
-    reconnect_attempt();
+  reconnect_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) connect_again();
   });
 }
 
+// Asynchronous, and abandoned after kConnectTimeout: a host that drops SYNs
+// would otherwise hold the loop (and Ctrl-C) for minutes.
+void PeerClient::connect_again() {
+  constexpr auto kConnectTimeout = std::chrono::seconds(5);
+  asio::ip::tcp::resolver resolver(io_);
+  asio::error_code ec;
+  auto endpoints = resolver.resolve(config_.host, std::to_string(config_.port), ec);
+  if (ec) return reconnect_failed(ec);
+  auto socket = std::make_shared<asio::ip::tcp::socket>(io_);
+  reconnect_timer_.expires_after(kConnectTimeout);
+  reconnect_timer_.async_wait([socket](const asio::error_code& wait_error) {
+    if (!wait_error) socket->close();
+  });
+  asio::async_connect(*socket, endpoints,
+                      [this, socket](const asio::error_code& connect_error, const auto&) {
+                        reconnect_timer_.cancel();
+                        if (signal_exit_code_ != 0) return;  // stopped meanwhile
+                        if (connect_error) return reconnect_failed(connect_error);
+                        signals_.cancel();  // start_session watches them again
+                        start_session(std::move(*socket));
+                      });
+}
+
+void PeerClient::reconnect_failed(const asio::error_code& ec) {
+  PeerOutcome gone;
+  gone.resumable = true;
+  // Refused: nothing listens there any more, the server itself is gone.
+  if (ec == asio::error::connection_refused) {
+    gone.failure = fmt::format(
+        "lost the connection to the server, and it refuses new ones ({}:{}: {}): it stopped "
+        "or crashed",
+        config_.host, config_.port, ec.message());
+    return end(gone);
+  }
+  if (std::chrono::steady_clock::now() >= reconnect_until_) {
+    gone.failure =
+        fmt::format("lost the connection to the server and could not connect again within {} s: {}",
+                    config_.reconnect_grace_s, ec.message());
+    return end(gone);
+  }
+  reconnect_attempt();
+}
+
 void PeerClient::end(const PeerOutcome& outcome) {
+  signals_.cancel();
   exit_code_ = outcome.success ? 0 : (signal_exit_code_ ? signal_exit_code_ : 1);
   if (outcome.success) {
     double seconds =

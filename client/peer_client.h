@@ -42,6 +42,8 @@ class PeerClient : public PeerOutbox {
   void start_session(asio::ip::tcp::socket socket);
   bool try_reconnect(const PeerOutcome& outcome);
   void reconnect_attempt();
+  void connect_again();
+  void reconnect_failed(const asio::error_code& ec);
   void end(const PeerOutcome& outcome);
   void on_frame(Frame frame);
   void watch_signals();
