@@ -5,14 +5,20 @@
 # the input that did it is left in build-fuzz/fuzz-artifacts/<target>/.
 #
 #   scripts/fuzz.sh [SECONDS]
+#   scripts/fuzz.sh --build-only    # build the targets, run nothing
 #
 # The repository's corpus (tests/fuzz/corpus/) is only read: new inputs go to
 # build-fuzz/fuzz-corpus/, which later runs keep using.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_only=0
+if [ $# -eq 1 ] && [ "$1" = "--build-only" ]; then
+  build_only=1
+  set --
+fi
 seconds="${1:-60}"
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: scripts/fuzz.sh [SECONDS]" >&2
+  echo "usage: scripts/fuzz.sh [SECONDS | --build-only]" >&2
   exit 2
 fi
 
@@ -22,6 +28,7 @@ CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelW
   -DCHUNKEX_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
 targets=(frame_decoder relay_connection)
 cmake --build "$build_dir" --target "${targets[@]/#/fuzz_}"
+[ "$build_only" -eq 1 ] && exit 0
 
 pids=()
 for target in "${targets[@]}"; do
