@@ -154,11 +154,9 @@ bool PeerClient::try_reconnect(const PeerOutcome& outcome) {
       config_.reconnect_grace_s == 0 || signal_exit_code_ != 0) {
     return false;
   }
-  if (reconnects_ == 0) {
-    reconnect_until_ =
-        std::chrono::steady_clock::now() + std::chrono::seconds(config_.reconnect_grace_s);
-  }
-  ++reconnects_;
+  // Each drop opens a pause of its own on the server, so a window of its own.
+  reconnect_until_ =
+      std::chrono::steady_clock::now() + std::chrono::seconds(config_.reconnect_grace_s);
   console_.warn(fmt::format("{}; connecting again (for up to {} s)", outcome.failure,
                             config_.reconnect_grace_s));
   // Ctrl-C while waiting stops the waiting.

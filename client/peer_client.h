@@ -57,7 +57,6 @@ class PeerClient : public PeerOutbox {
   asio::steady_timer progress_timer_;
   asio::steady_timer reconnect_timer_;
   std::chrono::steady_clock::time_point reconnect_until_{};
-  uint32_t reconnects_ = 0;
   uint32_t sessions_ = 0;
   Console console_;
   LogFile log_;

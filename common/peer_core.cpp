@@ -126,7 +126,7 @@ void PeerCore::handle_flag(const Frame& frame) {
   if (returning) {
     announce.resume.peer = *self_;
     auto saved = store_.saved_progress(*self_);
-    if (saved && saved->self == *self_ && saved->own == own_file_) {
+    if (saved && saved->own == own_file_) {
       announce.resume.exchange = saved->exchange;
       announce.resume.rounds_completed = saved->rounds_completed;
     }

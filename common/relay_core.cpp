@@ -89,6 +89,11 @@ bool RelayCore::slot_open() const {
   return exchange_running() && absent_peers().size() > returning_.size();
 }
 
+bool RelayCore::any_absent() const {
+  return std::any_of(peers_.begin(), peers_.end(),
+                     [](const PeerSlot& slot) { return slot.conn == 0; });
+}
+
 std::vector<PeerIndex> RelayCore::absent_peers() const {
   std::vector<PeerIndex> absent;
   for (size_t p = 0; p < peers_.size(); ++p) {
@@ -206,7 +211,7 @@ void RelayCore::on_disconnect(ConnId conn) {
 // its slot waits; whatever it had in flight is forgotten and asked again
 // when it returns.
 void RelayCore::pause_for(PeerIndex peer) {
-  bool was_paused = !absent_peers().empty();
+  bool was_paused = any_absent();
   peer_of_conn_.erase(peers_[peer].conn);
   peers_[peer].conn = 0;
   ++disconnects_;
@@ -325,26 +330,23 @@ void RelayCore::handle_returning_announce(ConnId conn, const Frame& frame) {
                                             peer_letter(peer), slot.resume_round)));
   outbox_.notice(fmt::format("client {} is back (it had completed {} rounds)", peer_letter(peer),
                              slot.resume_round));
-  if (absent_peers().empty()) resume_exchange();
+  if (!any_absent()) resume_exchange();
 }
 
 // Everyone is back. Each returning peer learns where it stands; rounds
 // forwarded to it before it left are forwarded again, and chunks it lost are
 // fetched again from their owners as its catch-up requests come in.
 void RelayCore::resume_exchange() {
-  ResumePoint point{0, next_deliver_round_, next_forward_round_};
+  RosterMessage roster = roster_of_slots();
+  roster.resume = ResumePoint{0, next_deliver_round_, next_forward_round_};
   for (size_t p = 0; p < peers_.size(); ++p) {
     PeerSlot& slot = peers_[p];
     if (!slot.returning) continue;
     auto peer = static_cast<PeerIndex>(p);
-    RosterMessage roster;
-    for (const PeerSlot& other : peers_) roster.files.push_back(*other.file);
-    roster.costs = settings_.costs;
-    roster.resume = point;
     roster.resume.resume_round = slot.resume_round;
     outbox_.send(slot.conn, encode(roster));
     if (slot.resume_round < next_deliver_round_) {
-      CatchUp catch_up{ExchangeModel(model_->chunk_counts(), settings_.costs), next_deliver_round_};
+      CatchUp catch_up{ExchangeModel(model_->chunk_counts(), roster.costs), next_deliver_round_};
       while (catch_up.model.next_round() < slot.resume_round) catch_up.model.plan_next_round();
       slot.catch_up = std::move(catch_up);
     }
@@ -374,12 +376,17 @@ void RelayCore::reforward_unanswered(PeerIndex target) {
     const RoundPlan& plan = state.plan;
     for (size_t q = 0; q < plan.requests.size(); ++q) {
       const PlannedRequest& request = plan.requests[q];
-      if (request.idle || request.target != target || state.answers[q]) continue;
-      outbox_.send(peers_[target].conn,
-                   encode(RequestMessage{plan.round, static_cast<PeerIndex>(q), request.chunk_index,
-                                         plan.forward_clock_us[q]}));
+      if (!request.idle && request.target == target && !state.answers[q]) send_forward(plan, q);
     }
   }
+}
+
+// Requester q's request of `plan`, forwarded to its target.
+void RelayCore::send_forward(const RoundPlan& plan, size_t q) {
+  const PlannedRequest& request = plan.requests[q];
+  outbox_.send(peers_[request.target].conn,
+               encode(RequestMessage{plan.round, static_cast<PeerIndex>(q), request.chunk_index,
+                                     plan.forward_clock_us[q]}));
 }
 
 void RelayCore::refetch_all_unsent(PeerIndex target) {
@@ -397,7 +404,7 @@ void RelayCore::refetch_all_unsent(PeerIndex target) {
 // does not name the culprit; what the oldest open round still waits for does.
 void RelayCore::on_stall(uint32_t stalled_s) {
   // While paused the grace period decides, not the stall check.
-  if (!exchange_running() || !absent_peers().empty()) return;
+  if (!exchange_running() || any_absent()) return;
   std::vector<PeerIndex> culprits = peers_holding_up_exchange();
   if (culprits.empty()) return;  // waiting on our own output, not on a peer
   std::string names;
@@ -472,12 +479,18 @@ void RelayCore::handle_announce(PeerIndex peer, const Frame& frame) {
   if (everyone_announced) start_exchange();
 }
 
-void RelayCore::start_exchange() {
+// Every slot's file and costs (config may list costs for more clients).
+RosterMessage RelayCore::roster_of_slots() const {
   RosterMessage roster;
   for (size_t i = 0; i < peers_.size(); ++i) {
     roster.files.push_back(*peers_[i].file);
     roster.costs.push_back(settings_.costs[i]);
   }
+  return roster;
+}
+
+void RelayCore::start_exchange() {
+  RosterMessage roster = roster_of_slots();
   begin_exchange(roster);
   outbox_.save_exchange(SavedExchange{roster, 0});
   Frame roster_frame = encode(roster);
@@ -742,7 +755,7 @@ void RelayCore::pump() {
 }
 
 bool RelayCore::forward_next_round() {
-  if (!absent_peers().empty()) return false;
+  if (any_absent()) return false;
   if (next_forward_round_ - next_deliver_round_ >= settings_.rounds_in_flight_max) return false;
   if (outbox_.output_backlogged()) return false;
   if (next_forward_round_ - next_deliver_round_ >= rounds_.size()) return false;
@@ -750,11 +763,7 @@ bool RelayCore::forward_next_round() {
   if (state.requests_missing > 0) return false;
   const RoundPlan& plan = state.plan;
   for (size_t q = 0; q < plan.requests.size(); ++q) {
-    const PlannedRequest& request = plan.requests[q];
-    if (request.idle) continue;
-    outbox_.send(peers_[request.target].conn,
-                 encode(RequestMessage{plan.round, static_cast<PeerIndex>(q), request.chunk_index,
-                                       plan.forward_clock_us[q]}));
+    if (!plan.requests[q].idle) send_forward(plan, q);
   }
   state.forwarded = true;
   ++next_forward_round_;
@@ -766,7 +775,7 @@ bool RelayCore::forward_next_round() {
 // order).
 bool RelayCore::deliver_next_round() {
   if (rounds_.empty() || !rounds_.front().forwarded || rounds_.front().answers_missing > 0 ||
-      !absent_peers().empty() || any_catching_up()) {
+      any_absent() || any_catching_up()) {
     return false;
   }
   RoundState state = std::move(rounds_.front());
@@ -840,7 +849,7 @@ void RelayCore::log_round(const RoundPlan& plan) {
 }
 
 void RelayCore::maybe_finish() {
-  if (phase_ != Phase::kClosing || !absent_peers().empty() || any_catching_up()) return;
+  if (phase_ != Phase::kClosing || any_absent() || any_catching_up()) return;
   bool everyone_done = std::all_of(peers_.begin(), peers_.end(),
                                    [](const PeerSlot& slot) { return slot.verified_owners; });
   if (!everyone_done) return;
@@ -919,7 +928,7 @@ RelayProgress RelayCore::progress() const {
   progress.rounds_delivered = next_deliver_round_;
   progress.rounds_total = rounds_total_;
   progress.chunks_refetched = chunks_refetched_;
-  progress.paused = exchange_running() && !absent_peers().empty();
+  progress.paused = exchange_running() && any_absent();
   for (size_t i = 0; i < peers_.size(); ++i) {
     progress.chunks_received.push_back(peers_[i].chunks_received);
     progress.bytes_received.push_back(peers_[i].bytes_received);

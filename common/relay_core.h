@@ -172,7 +172,10 @@ class RelayCore {
   void reject(ConnId conn, const std::string& why);
   bool slot_open() const;
   bool exchange_running() const;
+  bool any_absent() const;
   std::vector<PeerIndex> absent_peers() const;
+  RosterMessage roster_of_slots() const;
+  void send_forward(const RoundPlan& plan, size_t q);
   bool any_catching_up() const;
   void admit_returning(ConnId conn);
   void drop_returning(ConnId conn, const std::string& why);

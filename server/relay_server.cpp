@@ -150,7 +150,8 @@ void RelayServer::listen(const std::string& port_file) {
                     "client slot; set --token or CHUNKEX_TOKEN on the server and every client",
                     bound.address().to_string()));
   }
-  if (saved_exchange_.is_open() && core_.progress().rounds_total > 0) {
+  // Only a resumed exchange is saved before the first client comes.
+  if (saved_exchange_.is_open()) {
     console_.say(
         fmt::format("resuming the exchange saved in {} after {} rounds (--fresh starts "
                     "a new one); waiting for every client to come back",

@@ -560,6 +560,16 @@ start_four_peers() {
   done
 }
 
+# run_reference_exchange DATA CONFIG: the exchange without any fault, its logs
+# in $SCRATCH/ref/logs, for a faulty run to be compared with.
+run_reference_exchange() {
+  local data=$1 config=$2 id
+  SERVER_NAME=ref-server start_server --config "$config" --log-dir "$SCRATCH/ref/logs"
+  start_four_peers ref "$data" "$SCRATCH/ref" --config "$config" --window 8
+  for id in A B C D; do expect_exit "ref-$id" 0 60; done
+  expect_exit ref-server 0 10
+}
+
 # The log lines that record a peer leaving and coming back, or a server
 # restarting: a run with faults equals a run without once they are removed.
 RESUME_LINE_PATTERN='disconnected: exchange paused|reconnected: it has completed|exchange resumed at round|resumed after round|server restarted: resuming'

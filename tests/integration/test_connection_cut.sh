@@ -14,10 +14,7 @@ CHUNK_BYTES=16384
 echo "{ \"chunk_bytes\": $CHUNK_BYTES }" >"$SCRATCH/config.json"
 remove_on_success "$SCRATCH/ref/out" "$SCRATCH/run/out"
 
-SERVER_NAME=ref-server start_server --config "$SCRATCH/config.json" --log-dir "$SCRATCH/ref/logs"
-start_four_peers ref "$DATA" "$SCRATCH/ref" --config "$SCRATCH/config.json" --window 8
-for id in A B C D; do expect_exit "ref-$id" 0 60; done
-expect_exit ref-server 0 10
+run_reference_exchange "$DATA" "$SCRATCH/config.json"
 
 SERVER_NAME=run-server start_server --config "$SCRATCH/config.json" --log-dir "$SCRATCH/run/logs"
 start_four_peers run "$DATA" "$SCRATCH/run" --config "$SCRATCH/config.json" --window 8

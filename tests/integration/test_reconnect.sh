@@ -18,10 +18,7 @@ JSON
 remove_on_success "$SCRATCH/ref/out" "$SCRATCH/run/out"
 
 # Reference: no fault.
-SERVER_NAME=ref-server start_server --config "$SCRATCH/config.json" --log-dir "$SCRATCH/ref/logs"
-start_four_peers ref "$DATA" "$SCRATCH/ref" --config "$SCRATCH/config.json" --window 8
-for id in A B C D; do expect_exit "ref-$id" 0 60; done
-expect_exit ref-server 0 10
+run_reference_exchange "$DATA" "$SCRATCH/config.json"
 
 # The same exchange; client C dies at a random round between 500 and 3000.
 KILL_ROUND=$((500 + RANDOM % 2500))

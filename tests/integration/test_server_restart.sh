@@ -16,10 +16,7 @@ cat >"$SCRATCH/config.json" <<JSON
 JSON
 remove_on_success "$SCRATCH/ref/out" "$SCRATCH/run"
 
-SERVER_NAME=ref-server start_server --config "$SCRATCH/config.json" --log-dir "$SCRATCH/ref/logs"
-start_four_peers ref "$DATA" "$SCRATCH/ref" --config "$SCRATCH/config.json" --window 8
-for id in A B C D; do expect_exit "ref-$id" 0 60; done
-expect_exit ref-server 0 10
+run_reference_exchange "$DATA" "$SCRATCH/config.json"
 
 # start_laptop NAME ID: a client with its own file and its own directories.
 start_laptop() {
