@@ -1,6 +1,32 @@
 #include "common/content.h"
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace chunkex {
+
+namespace {
+
+class BytesReader : public ContentReader {
+ public:
+  explicit BytesReader(const Bytes& bytes) : bytes_(bytes) {}
+  void read(uint64_t offset, std::span<uint8_t> dest) override {
+    if (offset + dest.size() > bytes_.size()) throw std::runtime_error("read past the end");
+    std::copy_n(bytes_.begin() + static_cast<ptrdiff_t>(offset), dest.size(), dest.begin());
+  }
+
+ private:
+  const Bytes& bytes_;
+};
+
+}  // namespace
+
+BytesSource::BytesSource(Bytes bytes)
+    : bytes_(std::move(bytes)), announcement_{bytes_.size(), sha256_of(bytes_)} {}
+
+std::unique_ptr<ContentReader> BytesSource::open_reader() const {
+  return std::make_unique<BytesReader>(bytes_);
+}
 
 ChunkBytes received_chunk(const Frame& frame) {
   return ChunkBytes{chunk_data(frame), frame.data_ref};

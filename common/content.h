@@ -31,6 +31,19 @@ class ContentSource {
   virtual std::unique_ptr<ContentReader> open_reader() const = 0;
 };
 
+// Bytes in memory (tests).
+class BytesSource : public ContentSource {
+ public:
+  explicit BytesSource(Bytes bytes);
+  const FileAnnouncement& announcement() const override { return announcement_; }
+  std::unique_ptr<ContentReader> open_reader() const override;
+  const Bytes& bytes() const { return bytes_; }
+
+ private:
+  Bytes bytes_;
+  FileAnnouncement announcement_;
+};
+
 // A received chunk: its bytes, or a reference to them.
 struct ChunkBytes {
   ByteView data;

@@ -539,10 +539,13 @@ void PeerCore::fail(const std::string& why, bool tell_server) {
   if (phase_ == Phase::kFinished) return;
   outbox_.log(line(clock(), "error: " + why));
   if (tell_server) outbox_.send(encode_error(why));
+  phase_before_failure_ = phase_;
   phase_ = Phase::kFinished;
   PeerOutcome outcome;
   outcome.failure = why;
-  outcome.resumable = model_.has_value();
+  // Once it has announced its file, the relay may have started the exchange
+  // with it: coming back is the way on.
+  outcome.resumable = model_.has_value() || phase_before_failure_ == Phase::kAwaitRoster;
   outcome.connection_lost = connection_lost_;
   outcome.self = self_;
   outcome.verified_owners = verified_owners_;

@@ -179,6 +179,7 @@ class PeerCore {
   ResumePoint resume_;           // where the server said this peer starts
   std::vector<bool> peer_away_;  // by peer, from PEER_STATUS
   bool connection_lost_ = false;
+  Phase phase_before_failure_ = Phase::kAwaitFlag;
 };
 
 }  // namespace chunkex

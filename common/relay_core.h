@@ -131,6 +131,8 @@ class RelayCore {
   bool finished() const { return phase_ == Phase::kFinished; }
   bool exchange_started() const { return phase_ != Phase::kJoining; }
   uint64_t rounds_delivered() const { return next_deliver_round_; }
+  // Every round is delivered; the exchange waits for the last DONEs.
+  bool closing() const { return phase_ == Phase::kClosing; }
   RelayProgress progress() const;
 
  private:

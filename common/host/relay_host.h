@@ -84,6 +84,8 @@ class RelayHost : private RelayOutbox {
   const std::optional<RelayOutcome>& outcome() const { return outcome_; }
   RelayProgress progress() const { return core_.progress(); }
   uint64_t rounds_delivered() const { return core_.rounds_delivered(); }
+  // Between the exchange's start and the delivery of its last round.
+  bool mid_exchange() const { return core_.exchange_started() && !core_.closing() && !outcome_; }
 
  private:
   // RelayOutbox

@@ -28,14 +28,16 @@ struct ExploreVerdict {
   bool passed = true;
   std::vector<std::string> problems;  // empty when passed
   uint64_t rounds = 0;
-  uint64_t resent_chunk_bytes = 0;    // beyond the fault-free run, the most any peer sent
+  uint64_t missed_final = 0;  // peers cut after their DONE that missed FINAL
+  uint64_t resent_chunk_bytes = 0;    // beyond the fault-free run, the most for one peer
 };
 
 // Runs the plan's exchange twice (without and with its fault) and checks:
 // every file verified; every log equal to the fault-free run's once the
 // lines that record the fault are removed (or, for a peer that never comes
 // back, the grace-period failure everywhere); chunk bytes sent again at most
-// 2 x window chunks per peer; no deadline fired without cause.
+// 2 x window chunks for any one peer (what it lost in flight, and what it
+// had in flight that others answered); no deadline fired without cause.
 ExploreVerdict explore_one(const ExplorePlan& plan);
 
 // The log lines that record a peer leaving and coming back, or a restart.

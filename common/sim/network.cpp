@@ -73,8 +73,13 @@ class Network::RelaySide : public RelayLink {
 
 class Network::PeerSide : public PeerLink {
  public:
-  PeerSide(Network& network, size_t index, SimChunkStore& store, LinkModel link_model)
-      : link(link_model), network_(network), index_(index), store_(store) {}
+  PeerSide(Network& network, size_t index, SimChunkStore& store, LinkModel link_model,
+           bool chunks_inline)
+      : link(link_model),
+        network_(network),
+        index_(index),
+        store_(store),
+        chunks_inline_(chunks_inline) {}
   void connect() override { network_.peer_connect(index_); }
   void abort_connect() override { network_.peer_abort_connect(index_); }
   void send(Frame frame) override {
@@ -84,7 +89,14 @@ class Network::PeerSide : public PeerLink {
     network_.transmit(*connection, true, Item{Item::Kind::kFrame, std::move(frame)}, wire_bytes);
   }
   void send_own_chunk(Frame prefix, uint64_t offset, uint32_t length) override {
-    prefix.data_ref = ChunkRef{store_.own_source(), offset, length};
+    if (chunks_inline_) {
+      if (!reader_) reader_ = store_.own_source()->open_reader();
+      size_t header_bytes = prefix.payload.size();
+      prefix.payload.resize(header_bytes + length);
+      reader_->read(offset, std::span<uint8_t>(prefix.payload.data() + header_bytes, length));
+    } else {
+      prefix.data_ref = ChunkRef{store_.own_source(), offset, length};
+    }
     send(std::move(prefix));
   }
   void close_after_flush() override { network_.peer_close(index_); }
@@ -96,6 +108,8 @@ class Network::PeerSide : public PeerLink {
   Network& network_;
   size_t index_;
   SimChunkStore& store_;
+  bool chunks_inline_;
+  std::unique_ptr<ContentReader> reader_;
 };
 
 Network::Network(uint64_t order_seed)
@@ -112,10 +126,16 @@ void Network::set_relay(RelayHost* relay) {
   relay_side_->accepting = relay != nullptr;
 }
 
-PeerLink& Network::add_peer(SimChunkStore& store, LinkModel link) {
-  peer_sides_.push_back(std::make_unique<PeerSide>(*this, peer_sides_.size(), store, link));
+void Network::set_tampering(std::function<void(size_t, Frame&)> to_relay,
+                            std::function<void(size_t, Frame&)> to_peer) {
+  tamper_to_relay_ = std::move(to_relay);
+  tamper_to_peer_ = std::move(to_peer);
+}
+
+PeerLink& Network::add_peer(SimChunkStore& store, LinkModel link, bool chunks_inline) {
+  peer_sides_.push_back(
+      std::make_unique<PeerSide>(*this, peer_sides_.size(), store, link, chunks_inline));
   peers_.push_back(nullptr);
-  traffic_.chunk_bytes_from_peer.push_back(0);
   return *peer_sides_.back();
 }
 
@@ -224,10 +244,9 @@ void Network::crash_peer(size_t index) {
   peers_.at(index) = nullptr;
   if (!connection) return;
   connection->peer_attached = false;
-  // What it had handed to its kernel still goes out; then the end.
-  connection->to_peer.in_flight.clear();
-  connection->to_peer.scheduled = false;
-  ++connection->to_peer.generation;
+  // The strongest case: whatever it had sent is lost with it (its machine
+  // went down), so the relay must recover every frame of its open rounds.
+  drop_in_flight(*connection);
   transmit(*connection, true, Item{Item::Kind::kEnd}, 0);
 }
 
@@ -281,8 +300,12 @@ void Network::deliver_to_relay(Connection& connection, Item item) {
   ++traffic_.frames_to_relay;
   traffic_.bytes_to_relay += wire_bytes;
   if (item.frame.type == FrameType::kChunkData || item.frame.type == FrameType::kRefetchData) {
-    traffic_.chunk_bytes_from_peer[connection.peer] += chunk_data_bytes(item.frame);
+    auto header = decode_chunk_header(item.frame);
+    if (header && header->peer < kMaxPeers) {
+      traffic_.chunk_bytes_for_slot[header->peer] += chunk_data_bytes(item.frame);
+    }
   }
+  if (tamper_to_relay_) tamper_to_relay_(connection.peer, item.frame);
   relay_->on_frame(connection.id, std::move(item.frame), now_ms());
 }
 
@@ -308,9 +331,13 @@ void Network::deliver_to_peer(Connection& connection, Item item) {
       connection.peer_attached = false;
       return peer->on_connect_failed(true, "Connection refused", now_ms());
     case Item::Kind::kFrame:
+      if (tamper_to_peer_) tamper_to_peer_(connection.peer, item.frame);
       return peer->on_frame(std::move(item.frame), now_ms());
     case Item::Kind::kEnd:
       connection.peer_attached = false;
+      if (!connection.peer_connected) {
+        return peer->on_connect_failed(false, "Connection reset by peer", now_ms());
+      }
       if (connection.relay_knows || connection.relay_reading) {
         transmit(connection, true, Item{Item::Kind::kEnd}, 0);  // the peer's side closes too
       }

@@ -40,7 +40,9 @@ struct TrafficStats {
   uint64_t frames_from_relay = 0;
   uint64_t bytes_to_relay = 0;    // wire bytes, headers included
   uint64_t bytes_from_relay = 0;
-  std::vector<uint64_t> chunk_bytes_from_peer;  // CHUNK_DATA / REFETCH_DATA, by peer slot
+  // Chunk data the relay received (CHUNK_DATA, REFETCH_DATA), by the slot of
+  // the peer it was meant for.
+  std::vector<uint64_t> chunk_bytes_for_slot = std::vector<uint64_t>(kMaxPeers, 0);
 };
 
 class Network {
@@ -56,11 +58,16 @@ class Network {
   // server is down (connections are refused).
   void set_relay(RelayHost* relay);
   // Adds peer `index` (its own file served from `store`); returns its link.
-  PeerLink& add_peer(SimChunkStore& store, LinkModel link);
+  // `chunks_inline`: its chunks carry their bytes instead of a reference.
+  PeerLink& add_peer(SimChunkStore& store, LinkModel link, bool chunks_inline = false);
+  // Tests: alter frames as they arrive (`peer`: the sending or receiving
+  // peer's index).
+  void set_tampering(std::function<void(size_t peer, Frame&)> to_relay,
+                     std::function<void(size_t peer, Frame&)> to_peer);
   void set_peer(size_t index, PeerHost* host);
 
-  // Faults. A crashed peer's process is gone: what it had sent still
-  // arrives, then its connection ends. A cut loses everything in flight
+  // Faults. A crashed peer is gone with whatever it had in flight; the
+  // relay sees its connection end. A cut loses everything in flight
   // both ways and both ends see the connection end. A crashed server drops
   // every connection.
   void crash_peer(size_t index);
@@ -123,6 +130,8 @@ class Network {
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> events_;
   std::multimap<TimeUs, uint64_t> relay_unwritten_;  // departure time -> bytes
   std::multimap<TimeUs, std::function<void()>> actions_;
+  std::function<void(size_t, Frame&)> tamper_to_relay_;
+  std::function<void(size_t, Frame&)> tamper_to_peer_;
   uint64_t relay_queued_bytes_ = 0;
   TrafficStats traffic_;
 };

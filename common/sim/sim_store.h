@@ -25,7 +25,8 @@ class SimChunkStore : public ChunkStore {
  public:
   // `sources[i]` is the file of the peer the relay names i; each must outlive
   // the store. `out_dir`: write received files there.
-  SimChunkStore(std::vector<const ContentSource*> sources, std::optional<std::string> out_dir);
+  SimChunkStore(std::vector<const ContentSource*> sources, std::optional<std::string> out_dir,
+                bool keep_received = false);
 
   FileAnnouncement open_own_file(PeerIndex self) override;
   void begin_file(PeerIndex owner, uint64_t size_bytes) override;
@@ -44,6 +45,8 @@ class SimChunkStore : public ChunkStore {
   const ContentSource* own_source() const { return own_; }
   // Owners whose files this peer verified and committed.
   const std::set<PeerIndex>& committed() const { return committed_; }
+  // With keep_received: the bytes that came inline, by owner (tests).
+  const std::map<PeerIndex, Bytes>& received() const { return received_; }
 
  private:
   struct Incoming {
@@ -57,6 +60,8 @@ class SimChunkStore : public ChunkStore {
   std::map<PeerIndex, Incoming> incoming_;
   std::set<PeerIndex> committed_;
   std::optional<SavedProgress> progress_;
+  bool keep_received_;
+  std::map<PeerIndex, Bytes> received_;
 };
 
 }  // namespace chunkex::sim

@@ -19,8 +19,9 @@ std::string fault_name(Fault::Kind kind) {
 }
 
 struct Simulation::Peer {
-  Peer(std::vector<const ContentSource*> sources, std::optional<std::string> out_dir)
-      : store(std::move(sources), std::move(out_dir)) {}
+  Peer(std::vector<const ContentSource*> sources, std::optional<std::string> out_dir,
+       bool keep_received)
+      : store(std::move(sources), std::move(out_dir), keep_received) {}
   SimChunkStore store;
   MemoryPeerRecords records;
   RecordedNotices notices;
@@ -31,10 +32,11 @@ struct Simulation::Peer {
 
 Simulation::Simulation(SimOptions options, std::vector<const ContentSource*> sources)
     : options_(std::move(options)), sources_(std::move(sources)), network_(options_.order_seed) {
+  network_.set_tampering(options_.tamper_to_relay, options_.tamper_to_peer);
   for (size_t i = 0; i < static_cast<size_t>(options_.config.max_clients); ++i) {
-    auto peer = std::make_unique<Peer>(sources_, options_.out_dir);
+    auto peer = std::make_unique<Peer>(sources_, options_.out_dir, options_.chunks_inline);
     LinkModel link = i < options_.links.size() ? options_.links[i] : LinkModel{};
-    peer->link = &network_.add_peer(peer->store, link);
+    peer->link = &network_.add_peer(peer->store, link, options_.chunks_inline);
     peers_.push_back(std::move(peer));
   }
 }
@@ -67,7 +69,11 @@ void Simulation::start_peer(size_t index) {
 
 SimResult Simulation::run() {
   start_relay(std::nullopt);
-  for (size_t i = 0; i < peers_.size(); ++i) start_peer(i);
+  // One after the other, as scripts/run-local.sh starts them: with equal
+  // links the relay names them A, B, C, ... in index order.
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    network_.at(static_cast<TimeUs>(i) * kPeerStartGapUs, [this, i] { start_peer(i); });
+  }
   uint64_t steps = 0;
   bool limit_reached = false;
   while (network_.step()) {
@@ -84,8 +90,8 @@ SimResult Simulation::run() {
 
 void Simulation::maybe_inject_fault() {
   const Fault& fault = options_.fault;
-  if (fault.kind == Fault::Kind::kNone || !relay_ || relay_->rounds_delivered() < fault.at_round ||
-      relay_->outcome()) {
+  if (fault.kind == Fault::Kind::kNone || !relay_ || !relay_->mid_exchange() ||
+      relay_->rounds_delivered() < fault.at_round) {
     return;
   }
   fault_injected_ = true;
@@ -132,6 +138,7 @@ SimResult Simulation::collect() {
     if (peer->host) out.outcome = peer->host->outcome();
     out.notices = peer->notices.lines;
     out.committed = peer->store.committed();
+    out.received = peer->store.received();
     out.processes = peer->processes;
     result.peers.push_back(std::move(out));
   }

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -31,7 +33,9 @@ struct Fault {
   };
   Kind kind = Kind::kNone;
   size_t peer = 0;  // by simulation index
-  uint64_t at_round = 0;  // once the relay has delivered this many rounds
+  // Once the relay has delivered this many rounds (after the exchange
+  // started, before its last round is delivered; never, past that).
+  uint64_t at_round = 0;
   TimeMs restart_after_ms = 0;
 };
 
@@ -44,6 +48,11 @@ struct SimOptions {
   std::optional<std::string> out_dir;
   Fault fault;
   uint64_t max_steps = 50'000'000;
+  // Tests: chunks carry their bytes (and the stores keep what they receive),
+  // and frames can be altered in flight. `peer` is the simulation index.
+  bool chunks_inline = false;
+  std::function<void(size_t peer, Frame&)> tamper_to_relay;
+  std::function<void(size_t peer, Frame&)> tamper_to_peer;
 };
 
 // The relay's records in memory. The saved exchange outlives a server crash;
@@ -80,6 +89,7 @@ struct PeerResult {
   std::optional<PeerOutcome> outcome;
   std::vector<std::string> notices;
   std::set<PeerIndex> committed;    // owners whose files it verified
+  std::map<PeerIndex, Bytes> received;  // with chunks_inline
   uint32_t processes = 0;           // 1 + restarts
 };
 
@@ -97,6 +107,8 @@ struct SimResult {
 
 class Simulation {
  public:
+  static constexpr TimeUs kPeerStartGapUs = 1000;
+
   // `sources[i]` is the file of the peer the relay names i (hashed already);
   // they must outlive the simulation.
   Simulation(SimOptions options, std::vector<const ContentSource*> sources);
