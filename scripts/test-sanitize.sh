@@ -8,8 +8,8 @@
 # printed at the end.
 #
 # CHUNKEX_ASAN_SKIP_BENCH=1 leaves out the bench/ tools but the WAN link
-# emulator, which test_cross_host.sh uses (CI sets it). CC=clang CXX=clang++ builds with clang in a new build directory
-# (CI does: faster).
+# emulator, which test_cross_host.sh uses (CI sets it). CC=clang CXX=clang++
+# builds with clang in a new build directory (CI does: faster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
