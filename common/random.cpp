@@ -1,13 +1,18 @@
 #include "common/random.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace chunkex {
 namespace {
 
 void store_little_endian(uint64_t word, uint8_t* out) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(word >> (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(out, &word, sizeof word);
+  } else {
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(word >> (8 * i));
+  }
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ include(GNUInstallDirs)
 
 # chunkex-flood (hostile connections) and the bench tools stay out: they are
 # for tests on one's own machine, not for a server's /usr/bin.
-install(TARGETS chunkex-server chunkex-client chunkex-gen RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS chunkex-server chunkex-client chunkex-gen chunkex-sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 set(CHUNKEX_BIN_DIR ${CMAKE_INSTALL_FULL_BINDIR})
 set(CHUNKEX_CONFIG_DIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/chunkex) # /etc/chunkex for prefix /usr

@@ -60,9 +60,9 @@ void RelayHost::on_listening(const std::string& address, bool loopback, TimeMs n
         address));
   }
   if (core_.exchange_started()) {
-    notices_.say(fmt::format("resuming the saved exchange after {} rounds (--fresh starts a new "
-                             "one); waiting for every client to come back",
-                             core_.progress().rounds_delivered));
+    notices_.say(fmt::format("resuming the exchange saved in {} after {} rounds (--fresh starts "
+                             "a new one); waiting for every client to come back",
+                             records_.saved_exchange_location(), core_.rounds_delivered()));
   }
   notices_.say(fmt::format("waiting for {} clients on {}{}", config_.max_clients, address,
                            config_.token.empty() ? "" : " (token required)"));

@@ -47,6 +47,8 @@ class RelayRecords {
   // delivered_rounds: only the counter changes.
   virtual void save_exchange(const SavedExchange& exchange) = 0;
   virtual void clear_saved_exchange() = 0;
+  // Where the saved exchange lives, for messages ("logs/exchange.state").
+  virtual std::string saved_exchange_location() const = 0;
   virtual void write_summary(const nlohmann::json& summary) = 0;
 };
 

@@ -13,6 +13,9 @@
 
 namespace chunkex {
 
+// `<log_dir>/exchange.state`: the exchange a server saves when it starts one.
+std::string saved_exchange_path(const Config& config);
+
 class FileRelayRecords : public RelayRecords {
  public:
   // Opens `<log_dir>/Server.txt` (throws std::runtime_error naming the path).
@@ -22,6 +25,7 @@ class FileRelayRecords : public RelayRecords {
   void close_log() override { log_.close(); }
   void save_exchange(const SavedExchange& exchange) override;
   void clear_saved_exchange() override { saved_.remove(); }
+  std::string saved_exchange_location() const override { return saved_exchange_path(config_); }
   void write_summary(const nlohmann::json& summary) override;
   // Where the summary went, once written.
   const std::string& summary_path() const { return summary_path_; }
@@ -46,8 +50,6 @@ class FilePeerRecords : public PeerRecords {
   LogFile log_;
 };
 
-// `<log_dir>/exchange.state`: the exchange a server saves when it starts one.
-std::string saved_exchange_path(const Config& config);
 // The saved exchange, if any. Throws std::runtime_error when it cannot be
 // resumed with this configuration (another chunk size or other costs).
 std::optional<SavedExchange> load_saved_exchange(const Config& config);

@@ -1,5 +1,7 @@
 #include "common/sim/simulation.h"
 
+#include <fmt/format.h>
+
 namespace chunkex::sim {
 
 std::string fault_name(Fault::Kind kind) {
@@ -18,10 +20,31 @@ std::string fault_name(Fault::Kind kind) {
   return "?";
 }
 
+void MemoryRelayRecords::restart_log() {
+  lines.clear();
+  if (log_dir_) file_.open(*log_dir_, "Server.txt");
+}
+
+void MemoryRelayRecords::log_line(const std::string& line) {
+  if (log_dir_) return file_.write_line(line);
+  lines.push_back(line);
+}
+
+void MemoryPeerRecords::open_log(PeerIndex peer) {
+  self = peer;
+  lines.clear();
+  if (log_dir_) file_.open(*log_dir_, fmt::format("Client{}.txt", peer_letter(peer)));
+}
+
+void MemoryPeerRecords::log_line(const std::string& line) {
+  if (log_dir_) return file_.write_line(line);
+  lines.push_back(line);
+}
+
 struct Simulation::Peer {
-  Peer(std::vector<const ContentSource*> sources, std::optional<std::string> out_dir,
-       bool keep_received)
-      : store(std::move(sources), std::move(out_dir), keep_received) {}
+  Peer(std::vector<const ContentSource*> sources, const SimOptions& options)
+      : store(std::move(sources), options.out_dir, options.chunks_inline),
+        records(options.log_dir) {}
   SimChunkStore store;
   MemoryPeerRecords records;
   RecordedNotices notices;
@@ -31,10 +54,13 @@ struct Simulation::Peer {
 };
 
 Simulation::Simulation(SimOptions options, std::vector<const ContentSource*> sources)
-    : options_(std::move(options)), sources_(std::move(sources)), network_(options_.order_seed) {
+    : options_(std::move(options)),
+      sources_(std::move(sources)),
+      network_(options_.order_seed),
+      relay_records_(options_.log_dir) {
   network_.set_tampering(options_.tamper_to_relay, options_.tamper_to_peer);
   for (size_t i = 0; i < static_cast<size_t>(options_.config.max_clients); ++i) {
-    auto peer = std::make_unique<Peer>(sources_, options_.out_dir, options_.chunks_inline);
+    auto peer = std::make_unique<Peer>(sources_, options_);
     LinkModel link = i < options_.links.size() ? options_.links[i] : LinkModel{};
     peer->link = &network_.add_peer(peer->store, link, options_.chunks_inline);
     peers_.push_back(std::move(peer));
@@ -48,7 +74,7 @@ Simulation::~Simulation() {
 }
 
 void Simulation::start_relay(std::optional<SavedExchange> resume_from) {
-  relay_records_.lines.clear();
+  relay_records_.restart_log();
   relay_ = std::make_unique<RelayHost>(options_.config, std::move(resume_from),
                                        network_.relay_link(), relay_records_, relay_notices_,
                                        network_.now_ms());
@@ -124,7 +150,7 @@ void Simulation::inject_fault() {
 
 SimResult Simulation::collect() {
   SimResult result;
-  result.server_log = relay_records_.lines;
+  result.server_log = std::move(relay_records_.lines);
   result.relay = relay_ ? relay_->outcome() : std::nullopt;
   result.summary = relay_records_.summary;
   result.relay_notices = relay_notices_.lines;
@@ -134,7 +160,7 @@ SimResult Simulation::collect() {
   for (const auto& peer : peers_) {
     PeerResult out;
     out.slot = peer->records.self;
-    out.log = peer->records.lines;
+    out.log = std::move(peer->records.lines);
     if (peer->host) out.outcome = peer->host->outcome();
     out.notices = peer->notices.lines;
     out.committed = peer->store.committed();

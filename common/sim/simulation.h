@@ -18,6 +18,7 @@
 #include "common/host/notices.h"
 #include "common/host/peer_host.h"
 #include "common/host/relay_host.h"
+#include "common/io/log_file.h"
 #include "common/sim/network.h"
 #include "common/sim/sim_store.h"
 
@@ -46,6 +47,8 @@ struct SimOptions {
   std::vector<LinkModel> links;  // by peer; missing entries: instant links
   uint64_t order_seed = 1;
   std::optional<std::string> out_dir;
+  // Logs go to files here as they are written (else they are kept in memory).
+  std::optional<std::string> log_dir;
   Fault fault;
   uint64_t max_steps = 50'000'000;
   // Tests: chunks carry their bytes (and the stores keep what they receive),
@@ -55,32 +58,43 @@ struct SimOptions {
   std::function<void(size_t peer, Frame&)> tamper_to_peer;
 };
 
-// The relay's records in memory. The saved exchange outlives a server crash;
-// the log does not (a restarted server writes Server.txt anew).
+// The relay's records: the log in memory, or written to `<log_dir>/Server.txt`
+// as it comes. The saved exchange outlives a server crash; the log does not
+// (a restarted server writes Server.txt anew: restart_log()).
 class MemoryRelayRecords : public RelayRecords {
  public:
-  void log_line(const std::string& line) override { lines.push_back(line); }
-  void close_log() override {}
+  explicit MemoryRelayRecords(std::optional<std::string> log_dir) : log_dir_(std::move(log_dir)) {}
+  void restart_log();
+  void log_line(const std::string& line) override;
+  void close_log() override { file_.close(); }
   void save_exchange(const SavedExchange& exchange) override { saved = exchange; }
   void clear_saved_exchange() override { saved.reset(); }
+  std::string saved_exchange_location() const override { return "the simulator's memory"; }
   void write_summary(const nlohmann::json& json) override { summary = json; }
 
-  std::vector<std::string> lines;
+  std::vector<std::string> lines;  // without a log directory
   std::optional<SavedExchange> saved;
   nlohmann::json summary;
+
+ private:
+  std::optional<std::string> log_dir_;
+  LogFile file_;
 };
 
+// A peer's log (ClientX.txt), in memory or written to the log directory.
 class MemoryPeerRecords : public PeerRecords {
  public:
-  void open_log(PeerIndex peer) override {
-    self = peer;
-    lines.clear();
-  }
-  void log_line(const std::string& line) override { lines.push_back(line); }
-  void close_log() override {}
+  explicit MemoryPeerRecords(std::optional<std::string> log_dir) : log_dir_(std::move(log_dir)) {}
+  void open_log(PeerIndex peer) override;
+  void log_line(const std::string& line) override;
+  void close_log() override { file_.close(); }
 
   std::optional<PeerIndex> self;
-  std::vector<std::string> lines;
+  std::vector<std::string> lines;  // without a log directory
+
+ private:
+  std::optional<std::string> log_dir_;
+  LogFile file_;
 };
 
 struct PeerResult {

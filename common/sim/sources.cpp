@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -72,13 +73,21 @@ void GeneratedSource::hash() {
   GeneratedByteStream stream(file_seed_);
   Sha256 hasher;
   Bytes block(kHashBlockBytes);
+  using Clock = std::chrono::steady_clock;
+  Clock::duration generating{}, hashing{};
   for (uint64_t done = 0; done < announcement_.size_bytes;) {
     size_t take = static_cast<size_t>(std::min<uint64_t>(block.size(), announcement_.size_bytes - done));
     std::span<uint8_t> part(block.data(), take);
+    auto t0 = Clock::now();
     stream.read(part);
+    auto t1 = Clock::now();
     hasher.update(part);
+    hashing += Clock::now() - t1;
+    generating += t1 - t0;
     done += take;
   }
+  content_seconds_ = std::chrono::duration<double>(generating).count();
+  hashing_seconds_ = std::chrono::duration<double>(hashing).count();
   announcement_.sha256 = hasher.finish();
 }
 
@@ -104,7 +113,9 @@ FileSource::~FileSource() {
 }
 
 void FileSource::hash() {
+  auto start = std::chrono::steady_clock::now();
   announcement_ = describe_file(fd_, path_);
+  hashing_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::unique_ptr<ContentReader> FileSource::open_reader() const {

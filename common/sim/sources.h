@@ -16,11 +16,16 @@ namespace chunkex::sim {
 class HashedSource : public ContentSource {
  public:
   const FileAnnouncement& announcement() const override { return announcement_; }
-  // Reads every byte once and records size and SHA-256.
+  // Reads (or generates) every byte once and records size and SHA-256.
   virtual void hash() = 0;
+  // Thread time spent producing the bytes and hashing them (benchmarks).
+  double content_seconds() const { return content_seconds_; }
+  double hashing_seconds() const { return hashing_seconds_; }
 
  protected:
   FileAnnouncement announcement_;
+  double content_seconds_ = 0;
+  double hashing_seconds_ = 0;
 };
 
 // chunkex-gen's file `index` of the workload drawn from `seed`.
