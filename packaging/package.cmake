@@ -40,8 +40,8 @@ string(CONCAT CPACK_PACKAGE_DESCRIPTION
        "lock-step rounds until every peer holds every file, verified by SHA-256.\n"
        "Every component logs each event with a Lamport-style simulated clock, and\n"
        "the same inputs give byte-identical logs.\n"
-       "This package holds chunkex-server with its systemd unit, chunkex-client\n"
-       "and chunkex-gen.")
+       "This package holds chunkex-server with its systemd unit, chunkex-client,\n"
+       "chunkex-gen and chunkex-sim (the whole exchange in one process).")
 set(CPACK_PACKAGE_CONTACT "chunkex maintainers <maintainers@users.noreply.b-seed-5ac0335c.example>")
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # chunkex_<version>_<arch>.deb
