@@ -64,7 +64,7 @@ void RelayHost::on_listening(const std::string& address, bool loopback, TimeMs n
                              "a new one); waiting for every client to come back",
                              records_.saved_exchange_location(), core_.rounds_delivered()));
   }
-  notices_.say(fmt::format("waiting for {} clients on {}{}", config_.max_clients, address,
+  notices_.say(fmt::format("waiting for {} clients{}", config_.max_clients,
                            config_.token.empty() ? "" : " (token required)"));
   after_event(now_ms);
 }
