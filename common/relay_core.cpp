@@ -859,7 +859,7 @@ bool RelayCore::deliver_next_round() {
   return true;
 }
 
-// Canonical order: round, then step, then client ID (SPEC section 5).
+// Canonical order: round, then step, then client ID (docs/DESIGN.md §4).
 void RelayCore::log_round(const RoundPlan& plan) {
   const auto& requests = plan.requests;
   auto each_request = [&](auto&& write) {

@@ -37,7 +37,7 @@ inline bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
 }
 
-// SPEC section 1 for A..D (6/0.6 ms ... 9/0.9 ms), continued in the same
+// docs/DESIGN.md §1 for A..D (6/0.6 ms ... 9/0.9 ms), continued in the same
 // pattern for E and beyond (10/1.0 ms, ...).
 inline std::vector<PeerCosts> default_costs(size_t peer_count = 4) {
   std::vector<PeerCosts> costs;
