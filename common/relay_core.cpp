@@ -63,7 +63,8 @@ void RelayCore::on_time(TimeMs now_ms) {
 TimeMs RelayCore::next_deadline_ms() const {
   if (phase_ == Phase::kFinished) return kNoDeadline;
   TimeMs next = kNoDeadline;
-  for (const auto& [conn, deadline_ms] : handshake_deadlines_ms_) next = std::min(next, deadline_ms);
+  for (const auto& [conn, deadline_ms] : handshake_deadlines_ms_)
+    next = std::min(next, deadline_ms);
   if (grace_deadline_ms_) next = std::min(next, *grace_deadline_ms_);
   if (auto stall_ms = stall_deadline_ms()) next = std::min(next, *stall_ms);
   return next;
@@ -117,8 +118,7 @@ void RelayCore::handle_auth(ConnId conn, const Frame& frame) {
   if (!proofs_equal(auth->proof, client_proof(settings_.token, server_nonce, auth->client_nonce))) {
     return reject_unauthenticated(conn, "authentication failed: wrong token");
   }
-  send(conn,
-               encode_auth_ok(server_proof(settings_.token, auth->client_nonce, server_nonce)));
+  send(conn, encode_auth_ok(server_proof(settings_.token, auth->client_nonce, server_nonce)));
   awaiting_auth_.erase(conn);
   if (!slot_open()) return reject_full(conn);
   admit(conn);
@@ -171,7 +171,7 @@ void RelayCore::admit(ConnId conn) {
   free_slot->conn = conn;
   peer_of_conn_[conn] = peer;
   send(conn, encode(FlagMessage{peer, static_cast<uint8_t>(settings_.max_clients),
-                                        settings_.chunk_bytes}));
+                                settings_.chunk_bytes}));
   outbox_.notice(fmt::format("client {} joined ({} of {})", peer_letter(peer), joined_count(),
                              settings_.max_clients));
 }
@@ -341,7 +341,7 @@ void RelayCore::admit_returning(ConnId conn) {
   }
   returning_[conn] = *offer;
   send(conn, encode(FlagMessage{*offer, static_cast<uint8_t>(settings_.max_clients),
-                                        settings_.chunk_bytes, waiting}));
+                                settings_.chunk_bytes, waiting}));
   outbox_.notice(
       fmt::format("a client connected for a waiting slot (offered {})", peer_letter(*offer)));
 }
@@ -441,17 +441,16 @@ void RelayCore::reforward_unanswered(PeerIndex target) {
 void RelayCore::send_forward(const RoundPlan& plan, size_t q) {
   const PlannedRequest& request = plan.requests[q];
   send(peers_[request.target].conn,
-               encode(RequestMessage{plan.round, static_cast<PeerIndex>(q), request.chunk_index,
-                                     plan.forward_clock_us[q]}));
+       encode(RequestMessage{plan.round, static_cast<PeerIndex>(q), request.chunk_index,
+                             plan.forward_clock_us[q]}));
 }
 
 void RelayCore::refetch_all_unsent(PeerIndex target) {
   if (peers_[target].conn == 0) return;
   for (Fetch& fetch : fetches_[target]) {
     if (fetch.sent) continue;
-    send(peers_[target].conn,
-                 encode_refetch(ChunkHeader{fetch.header.round, fetch.header.peer,
-                                            fetch.header.chunk_index, 0}));
+    send(peers_[target].conn, encode_refetch(ChunkHeader{fetch.header.round, fetch.header.peer,
+                                                         fetch.header.chunk_index, 0}));
     fetch.sent = true;
   }
 }

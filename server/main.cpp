@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <optional>
 
-#include <asio.hpp>
 #include <fmt/format.h>
+#include <asio.hpp>
 
 #include "common/io/cli.h"
 #include "common/io/console.h"
@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     link.attach(host);
     link.start(address);
     io.run();
-    if (!records.summary_path().empty()) console.say("summary written to " + records.summary_path());
+    if (!records.summary_path().empty())
+      console.say("summary written to " + records.summary_path());
     return host.exit_code();
   });
 }

@@ -53,13 +53,20 @@ uint64_t parse_bandwidth(const std::string& text) {
   std::string unit = lower.substr(end);
   if (unit.ends_with("/s")) unit.resize(unit.size() - 2);
   double scale = 1;
-  if (unit == "gbit") scale = 1e9 / 8;
-  else if (unit == "mbit") scale = 1e6 / 8;
-  else if (unit == "kbit") scale = 1e3 / 8;
-  else if (unit == "gb") scale = 1e9;
-  else if (unit == "mb") scale = 1e6;
-  else if (unit == "kb") scale = 1e3;
-  else if (!unit.empty() && unit != "b") throw std::runtime_error("unknown bandwidth unit in '" + text + "'");
+  if (unit == "gbit")
+    scale = 1e9 / 8;
+  else if (unit == "mbit")
+    scale = 1e6 / 8;
+  else if (unit == "kbit")
+    scale = 1e3 / 8;
+  else if (unit == "gb")
+    scale = 1e9;
+  else if (unit == "mb")
+    scale = 1e6;
+  else if (unit == "kb")
+    scale = 1e3;
+  else if (!unit.empty() && unit != "b")
+    throw std::runtime_error("unknown bandwidth unit in '" + text + "'");
   if (value <= 0) throw std::runtime_error("the bandwidth must be positive");
   return static_cast<uint64_t>(value * scale);
 }
@@ -76,7 +83,8 @@ std::vector<std::unique_ptr<sim::HashedSource>> make_sources(const SimFlags& fla
     return sources;
   }
   std::vector<uint64_t> sizes = flags.sizes;
-  if (flags.chunks) sizes.assign(static_cast<size_t>(config.max_clients), *flags.chunks * config.chunk_bytes);
+  if (flags.chunks)
+    sizes.assign(static_cast<size_t>(config.max_clients), *flags.chunks * config.chunk_bytes);
   for (size_t i = 0; i < sizes.size(); ++i) {
     sources.push_back(std::make_unique<sim::GeneratedSource>(flags.seed, i, sizes[i]));
   }
@@ -142,7 +150,8 @@ int run_one(const SimFlags& flags, Config config) {
                         summary.dump(2) + "\n");
 
   bool success = result.relay && result.relay->success;
-  fmt::print("[sim] {}: {} rounds, final clocks {}\n", success ? "exchange complete" : "exchange failed",
+  fmt::print("[sim] {}: {} rounds, final clocks {}\n",
+             success ? "exchange complete" : "exchange failed",
              result.relay ? result.relay->rounds : 0,
              result.relay ? format_clocks(result.relay->final_clocks_us) : "-");
   if (!success && result.relay) fmt::print("[sim] failure: {}\n", result.relay->failure);
@@ -153,9 +162,10 @@ int run_one(const SimFlags& flags, Config config) {
   fmt::print("[sim] {} messages and {} bytes would cross the relay\n",
              result.traffic.frames_to_relay + result.traffic.frames_from_relay,
              result.traffic.bytes_to_relay + result.traffic.bytes_from_relay);
-  fmt::print("[sim] content+hashing {:.2f} s on {} threads (thread time: content {:.2f} s, hashing "
-             "{:.2f} s); exchange, logs written as it runs, {:.2f} s; logs in {}\n",
-             hashing_s, threads, content_cpu_s, hashing_cpu_s, exchange_s, flags.log_dir);
+  fmt::print(
+      "[sim] content+hashing {:.2f} s on {} threads (thread time: content {:.2f} s, hashing "
+      "{:.2f} s); exchange, logs written as it runs, {:.2f} s; logs in {}\n",
+      hashing_s, threads, content_cpu_s, hashing_cpu_s, exchange_s, flags.log_dir);
   return success ? 0 : 1;
 }
 
@@ -186,9 +196,10 @@ int run_exploration(const SimFlags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"chunkex simulator: the relay and every peer in one process, over an in-memory "
-               "network; the same logs as a live run",
-               "chunkex-sim"};
+  CLI::App app{
+      "chunkex simulator: the relay and every peer in one process, over an in-memory "
+      "network; the same logs as a live run",
+      "chunkex-sim"};
   SimFlags flags;
   app.add_option("--config", flags.config.config_path, "JSON config file (default: built-in)")
       ->check(CLI::ExistingFile);
@@ -196,8 +207,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, kMaxWindowRounds));
   auto* data_opt = app.add_option("--data-dir", flags.data_dir,
                                   "real input files <ID>.file (as chunkex-client reads them)");
-  auto* chunks_opt = app.add_option("--chunks", flags.chunks,
-                                    "every file K full chunks of chunkex-gen's content");
+  auto* chunks_opt =
+      app.add_option("--chunks", flags.chunks, "every file K full chunks of chunkex-gen's content");
   auto* bytes_opt = app.add_option("--bytes", flags.sizes,
                                    "exact size of each file A B C ... (chunkex-gen's content)");
   chunks_opt->excludes(bytes_opt)->excludes(data_opt);

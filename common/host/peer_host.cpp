@@ -8,8 +8,8 @@
 
 namespace chunkex {
 
-PeerHost::PeerHost(const Config& config, ChunkStore& store, PeerLink& link,
-                   PeerRecords& records, Notices& notices)
+PeerHost::PeerHost(const Config& config, ChunkStore& store, PeerLink& link, PeerRecords& records,
+                   Notices& notices)
     : config_(config), store_(store), link_(link), records_(records), notices_(notices) {}
 
 void PeerHost::start(TimeMs now_ms) {
@@ -56,9 +56,9 @@ void PeerHost::on_connect_failed(bool refused, const std::string& why, TimeMs no
     return end(gone);
   }
   if (now_ms >= reconnect_until_ms_) {
-    gone.failure = fmt::format(
-        "lost the connection to the server and could not connect again within {} s: {}",
-        config_.reconnect_grace_s, why);
+    gone.failure =
+        fmt::format("lost the connection to the server and could not connect again within {} s: {}",
+                    config_.reconnect_grace_s, why);
     return end(gone);
   }
   next_attempt_ms_ = now_ms + kReconnectPeriodMs;
@@ -200,9 +200,10 @@ void PeerHost::end(const PeerOutcome& outcome) {
   }
   notices_.error(outcome.failure);
   if (outcome.resumable) {
-    notices_.say(fmt::format("partial files and progress are kept in {}: start this client "
-                             "again (with the server) to resume",
-                             config_.out_dir));
+    notices_.say(
+        fmt::format("partial files and progress are kept in {}: start this client "
+                    "again (with the server) to resume",
+                    config_.out_dir));
   }
 }
 

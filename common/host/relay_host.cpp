@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "common/units.h"
 #include "common/sha256.h"
+#include "common/units.h"
 
 namespace chunkex {
 namespace {
@@ -60,9 +60,10 @@ void RelayHost::on_listening(const std::string& address, bool loopback, TimeMs n
         address));
   }
   if (core_.exchange_started()) {
-    notices_.say(fmt::format("resuming the exchange saved in {} after {} rounds (--fresh starts "
-                             "a new one); waiting for every client to come back",
-                             records_.saved_exchange_location(), core_.rounds_delivered()));
+    notices_.say(
+        fmt::format("resuming the exchange saved in {} after {} rounds (--fresh starts "
+                    "a new one); waiting for every client to come back",
+                    records_.saved_exchange_location(), core_.rounds_delivered()));
   }
   notices_.say(fmt::format("waiting for {} clients{}", config_.max_clients,
                            config_.token.empty() ? "" : " (token required)"));
@@ -125,7 +126,8 @@ void RelayHost::after_event(TimeMs now_ms) {
   now_ms_ = now_ms;
   if (!started_at_ms_ && core_.exchange_started() && !finished_) {
     started_at_ms_ = last_progress_ms_ = now_ms;
-    if (notices_.progress_period_ms() > 0) next_progress_ms_ = now_ms + notices_.progress_period_ms();
+    if (notices_.progress_period_ms() > 0)
+      next_progress_ms_ = now_ms + notices_.progress_period_ms();
   }
 }
 

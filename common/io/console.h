@@ -33,5 +33,4 @@ class Console : public Notices {
   std::chrono::steady_clock::time_point last_plain_progress_{};
 };
 
-
 }  // namespace chunkex

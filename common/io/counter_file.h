@@ -20,7 +20,6 @@
 
 namespace chunkex {
 
-
 class CounterFile {
  public:
   CounterFile() = default;

@@ -21,8 +21,8 @@ void FileRelayRecords::save_exchange(const SavedExchange& exchange) {
                        saved_roster_->costs == exchange.roster.costs;
   if (same_exchange) return saved_.update(exchange.delivered_rounds);
   saved_.create(saved_exchange_path(config_), kSavedExchangeMagic,
-                saved_exchange_head(exchange.roster, config_.chunk_bytes),
-                kSavedExchangeCounterKey, exchange.delivered_rounds);
+                saved_exchange_head(exchange.roster, config_.chunk_bytes), kSavedExchangeCounterKey,
+                exchange.delivered_rounds);
   saved_roster_ = exchange.roster;
 }
 

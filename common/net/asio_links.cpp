@@ -36,7 +36,8 @@ void DeadlineTimer::arm(TimeMs deadline_ms, std::function<void(TimeMs)> on_due) 
     timer_.cancel();
     return;
   }
-  timer_.expires_after(std::chrono::milliseconds(std::max<TimeMs>(0, deadline_ms - steady_now_ms())));
+  timer_.expires_after(
+      std::chrono::milliseconds(std::max<TimeMs>(0, deadline_ms - steady_now_ms())));
   timer_.async_wait([this, on_due = std::move(on_due)](const asio::error_code& ec) {
     if (ec) return;
     armed_ms_ = kNoDeadline;
@@ -102,9 +103,9 @@ void AsioRelayLink::do_accept() {
 void AsioRelayLink::pause_accepting(const asio::error_code& ec) {
   TimeMs now = steady_now_ms();
   if (now - accept_error_said_ms_ >= kAcceptErrorReportMs) {
-    std::string repeats =
-        accept_errors_unsaid_ ? fmt::format(" ({} more since the last report)", accept_errors_unsaid_)
-                              : "";
+    std::string repeats = accept_errors_unsaid_ ? fmt::format(" ({} more since the last report)",
+                                                              accept_errors_unsaid_)
+                                                : "";
     fmt::print(stderr, "[server] warning: accept failed: {}{}; retrying every {} ms\n",
                ec.message(), repeats, kAcceptPause.count());
     accept_error_said_ms_ = now;
@@ -125,24 +126,24 @@ void AsioRelayLink::add_connection(asio::ip::tcp::socket socket) {
   auto connection = std::make_shared<FrameConnection>(
       std::move(socket), config_.chunk_bytes, std::chrono::seconds(2 * config_.idle_timeout_s));
   connections_[conn] = connection;
-  connection->start(FrameConnection::Callbacks{
-      [this, conn](Frame frame) {
-        host_->on_frame(conn, std::move(frame), steady_now_ms());
-        after_host_call();
-      },
-      [this, conn](const std::string& what) {
-        host_->on_stream_error(conn, what, steady_now_ms());
-        after_host_call();
-      },
-      [this] {
-        host_->on_output_written(steady_now_ms());
-        after_host_call();
-      },
-      [this, conn](const std::string&) {
-        forget_connection(conn);
-        host_->on_closed(conn, steady_now_ms());
-        after_host_call();
-      }});
+  connection->start(
+      FrameConnection::Callbacks{[this, conn](Frame frame) {
+                                   host_->on_frame(conn, std::move(frame), steady_now_ms());
+                                   after_host_call();
+                                 },
+                                 [this, conn](const std::string& what) {
+                                   host_->on_stream_error(conn, what, steady_now_ms());
+                                   after_host_call();
+                                 },
+                                 [this] {
+                                   host_->on_output_written(steady_now_ms());
+                                   after_host_call();
+                                 },
+                                 [this, conn](const std::string&) {
+                                   forget_connection(conn);
+                                   host_->on_closed(conn, steady_now_ms());
+                                   after_host_call();
+                                 }});
   host_->on_connect(conn, steady_now_ms());
   after_host_call();
 }
@@ -158,8 +159,7 @@ void AsioRelayLink::forget_connection(ConnId conn) {
 void AsioRelayLink::watch_signals() {
   signals_.async_wait([this](const asio::error_code& ec, int signal_number) {
     if (ec) return;
-    host_->on_shutdown(signal_reason(signal_number), exit_code_of(signal_number),
-                       steady_now_ms());
+    host_->on_shutdown(signal_reason(signal_number), exit_code_of(signal_number), steady_now_ms());
     after_host_call();
   });
 }
@@ -247,9 +247,8 @@ void AsioPeerLink::connect() {
                         if (connecting_ != socket) return;  // aborted meanwhile
                         connecting_.reset();
                         if (connect_error) {
-                          host_->on_connect_failed(
-                              connect_error == asio::error::connection_refused,
-                              connect_error.message(), steady_now_ms());
+                          host_->on_connect_failed(connect_error == asio::error::connection_refused,
+                                                   connect_error.message(), steady_now_ms());
                         } else {
                           start_session(std::move(*socket));
                         }
@@ -269,31 +268,30 @@ void AsioPeerLink::start_session(asio::ip::tcp::socket socket) {
                                                   std::chrono::seconds(2 * config_.idle_timeout_s));
   uint32_t session = ++session_;
   auto current = [this, session] { return session == session_; };
-  connection_->start(FrameConnection::Callbacks{
-      [this, current](Frame frame) {
-        if (!current()) return;
-        host_->on_frame(std::move(frame), steady_now_ms());
-        after_host_call();
-      },
-      [this, current](const std::string& what) {
-        if (!current()) return;
-        host_->on_stream_error(what, steady_now_ms());
-        after_host_call();
-      },
-      nullptr,
-      [this, current](const std::string&) {
-        if (!current()) return;
-        host_->on_closed(steady_now_ms());
-        after_host_call();
-      }});
+  connection_->start(FrameConnection::Callbacks{[this, current](Frame frame) {
+                                                  if (!current()) return;
+                                                  host_->on_frame(std::move(frame),
+                                                                  steady_now_ms());
+                                                  after_host_call();
+                                                },
+                                                [this, current](const std::string& what) {
+                                                  if (!current()) return;
+                                                  host_->on_stream_error(what, steady_now_ms());
+                                                  after_host_call();
+                                                },
+                                                nullptr,
+                                                [this, current](const std::string&) {
+                                                  if (!current()) return;
+                                                  host_->on_closed(steady_now_ms());
+                                                  after_host_call();
+                                                }});
   host_->on_connected(fmt::format("{}:{}", config_.host, config_.port), steady_now_ms());
 }
 
 void AsioPeerLink::watch_signals() {
   signals_.async_wait([this](const asio::error_code& ec, int signal_number) {
     if (ec) return;
-    host_->on_shutdown(signal_reason(signal_number), exit_code_of(signal_number),
-                       steady_now_ms());
+    host_->on_shutdown(signal_reason(signal_number), exit_code_of(signal_number), steady_now_ms());
     after_host_call();
     if (!host_->done()) watch_signals();
   });

@@ -69,7 +69,8 @@ std::string first_difference(const std::vector<std::string>& expected,
   size_t i = 0;
   while (i < expected.size() && i < got.size() && expected[i] == got[i]) ++i;
   return fmt::format("line {}: expected '{}', got '{}'", i + 1,
-                     i < expected.size() ? expected[i] : "<end>", i < got.size() ? got[i] : "<end>");
+                     i < expected.size() ? expected[i] : "<end>",
+                     i < got.size() ? got[i] : "<end>");
 }
 
 bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
@@ -121,8 +122,8 @@ struct Checker {
         problem(fmt::format("{}: peer {} did not finish: {}", which, i,
                             peer.outcome ? peer.outcome->failure : "no outcome"));
       } else if (peer.committed.size() + 1 != peers) {
-        problem(fmt::format("{}: peer {} verified {} of {} files", which, i,
-                            peer.committed.size(), peers - 1));
+        problem(fmt::format("{}: peer {} verified {} of {} files", which, i, peer.committed.size(),
+                            peers - 1));
       }
     }
   }
@@ -169,9 +170,9 @@ struct Checker {
     }
     if (!faulty.relay || faulty.relay->success ||
         faulty.relay->failure.find("did not come back") == std::string::npos) {
-      problem("a peer that never came back should end the exchange at the grace period, got: " +
-              (faulty.relay ? (faulty.relay->success ? "success" : faulty.relay->failure)
-                            : "no end"));
+      problem(
+          "a peer that never came back should end the exchange at the grace period, got: " +
+          (faulty.relay ? (faulty.relay->success ? "success" : faulty.relay->failure) : "no end"));
     }
     for (size_t i = 0; i < faulty.peers.size(); ++i) {
       if (i == fault.peer) continue;
@@ -193,10 +194,10 @@ struct Checker {
       uint64_t extra = sent > expected ? sent - expected : 0;
       verdict.resent_chunk_bytes = std::max(verdict.resent_chunk_bytes, extra);
       if (extra > limit) {
-        problem(fmt::format("{} chunk bytes were sent again for client {}, more than 2 x {} "
-                            "window chunks ({} bytes)",
-                            extra, peer_letter(static_cast<PeerIndex>(slot)), window_rounds,
-                            limit));
+        problem(
+            fmt::format("{} chunk bytes were sent again for client {}, more than 2 x {} "
+                        "window chunks ({} bytes)",
+                        extra, peer_letter(static_cast<PeerIndex>(slot)), window_rounds, limit));
       }
     }
   }
@@ -269,11 +270,12 @@ std::string ExplorePlan::describe() const {
   for (uint64_t size : sizes_bytes) sizes += fmt::format("{}{}", sizes.empty() ? "" : " ", size);
   std::string latencies;
   for (const LinkModel& link : options.links) {
-    latencies += fmt::format("{}{:.1f}ms/{}", latencies.empty() ? "" : " ",
-                             static_cast<double>(link.latency_us) / 1000.0,
-                             link.bandwidth_bytes_per_s
-                                 ? fmt::format("{:.0f}MB/s", static_cast<double>(link.bandwidth_bytes_per_s) / 1e6)
-                                 : std::string("inf"));
+    latencies += fmt::format(
+        "{}{:.1f}ms/{}", latencies.empty() ? "" : " ",
+        static_cast<double>(link.latency_us) / 1000.0,
+        link.bandwidth_bytes_per_s
+            ? fmt::format("{:.0f}MB/s", static_cast<double>(link.bandwidth_bytes_per_s) / 1e6)
+            : std::string("inf"));
   }
   const Fault& fault = options.fault;
   return fmt::format(

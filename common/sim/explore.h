@@ -28,8 +28,8 @@ struct ExploreVerdict {
   bool passed = true;
   std::vector<std::string> problems;  // empty when passed
   uint64_t rounds = 0;
-  uint64_t missed_final = 0;  // peers cut after their DONE that missed FINAL
-  uint64_t resent_chunk_bytes = 0;    // beyond the fault-free run, the most for one peer
+  uint64_t missed_final = 0;        // peers cut after their DONE that missed FINAL
+  uint64_t resent_chunk_bytes = 0;  // beyond the fault-free run, the most for one peer
 };
 
 // Runs the plan's exchange twice (without and with its fault) and checks:

@@ -14,9 +14,9 @@ struct Network::Item {
 
 struct Network::Direction {
   std::deque<std::pair<TimeUs, Item>> in_flight;  // arrival time, item; in order
-  TimeUs busy_until_us = 0;                        // the rate cap's queue
-  bool scheduled = false;                          // its head waits in events_
-  uint64_t generation = 0;                         // bumped when in_flight is dropped
+  TimeUs busy_until_us = 0;                       // the rate cap's queue
+  bool scheduled = false;                         // its head waits in events_
+  uint64_t generation = 0;                        // bumped when in_flight is dropped
 };
 
 struct Network::Connection {

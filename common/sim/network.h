@@ -30,7 +30,7 @@ using TimeUs = int64_t;
 inline constexpr TimeUs kNever = INT64_MAX;
 
 struct LinkModel {
-  TimeUs latency_us = 0;                // one way
+  TimeUs latency_us = 0;               // one way
   uint64_t bandwidth_bytes_per_s = 0;  // each direction; 0: unlimited
 };
 
@@ -38,7 +38,7 @@ struct LinkModel {
 struct TrafficStats {
   uint64_t frames_to_relay = 0;
   uint64_t frames_from_relay = 0;
-  uint64_t bytes_to_relay = 0;    // wire bytes, headers included
+  uint64_t bytes_to_relay = 0;  // wire bytes, headers included
   uint64_t bytes_from_relay = 0;
   // Chunk data the relay received (CHUNK_DATA, REFETCH_DATA), by the slot of
   // the peer it was meant for.

@@ -81,9 +81,9 @@ void SimChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t b
     }
   }
   if (found == incoming_.end() || !found->second.digest.rewind_references(bytes_kept)) {
-    throw std::runtime_error(fmt::format(
-        "cannot resume: the file of {} does not hold the {} bytes the progress counts",
-        peer_letter(owner), bytes_kept));
+    throw std::runtime_error(
+        fmt::format("cannot resume: the file of {} does not hold the {} bytes the progress counts",
+                    peer_letter(owner), bytes_kept));
   }
   found->second.size_bytes = size_bytes;
 }

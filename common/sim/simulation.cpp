@@ -75,9 +75,9 @@ Simulation::~Simulation() {
 
 void Simulation::start_relay(std::optional<SavedExchange> resume_from) {
   relay_records_.restart_log();
-  relay_ = std::make_unique<RelayHost>(options_.config, std::move(resume_from),
-                                       network_.relay_link(), relay_records_, relay_notices_,
-                                       network_.now_ms());
+  relay_ =
+      std::make_unique<RelayHost>(options_.config, std::move(resume_from), network_.relay_link(),
+                                  relay_records_, relay_notices_, network_.now_ms());
   network_.set_relay(relay_.get());
   relay_->on_listening("the simulated network", true, network_.now_ms());
 }

@@ -43,7 +43,7 @@ struct Fault {
 std::string fault_name(Fault::Kind kind);
 
 struct SimOptions {
-  Config config;                // max_clients is the number of peers
+  Config config;                 // max_clients is the number of peers
   std::vector<LinkModel> links;  // by peer; missing entries: instant links
   uint64_t order_seed = 1;
   std::optional<std::string> out_dir;
@@ -98,13 +98,13 @@ class MemoryPeerRecords : public PeerRecords {
 };
 
 struct PeerResult {
-  std::optional<PeerIndex> slot;    // the ID the relay gave it
-  std::vector<std::string> log;     // ClientX.txt
+  std::optional<PeerIndex> slot;  // the ID the relay gave it
+  std::vector<std::string> log;   // ClientX.txt
   std::optional<PeerOutcome> outcome;
   std::vector<std::string> notices;
-  std::set<PeerIndex> committed;    // owners whose files it verified
+  std::set<PeerIndex> committed;        // owners whose files it verified
   std::map<PeerIndex, Bytes> received;  // with chunks_inline
-  uint32_t processes = 0;           // 1 + restarts
+  uint32_t processes = 0;               // 1 + restarts
 };
 
 struct SimResult {
@@ -114,7 +114,7 @@ struct SimResult {
   std::vector<std::string> relay_notices;
   std::vector<PeerResult> peers;  // by simulation index
   TrafficStats traffic;
-  TimeMs end_ms = 0;               // virtual time when nothing was left to do
+  TimeMs end_ms = 0;  // virtual time when nothing was left to do
   bool fault_injected = false;
   bool step_limit_reached = false;
 };

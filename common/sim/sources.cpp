@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -45,8 +45,8 @@ class FileReader : public ContentReader {
   void read(uint64_t offset, std::span<uint8_t> dest) override {
     size_t done = 0;
     while (done < dest.size()) {
-      ssize_t got = ::pread(fd_, dest.data() + done, dest.size() - done,
-                            static_cast<off_t>(offset + done));
+      ssize_t got =
+          ::pread(fd_, dest.data() + done, dest.size() - done, static_cast<off_t>(offset + done));
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
         throw std::runtime_error(fmt::format("cannot read {} at offset {}: {}", path_,
@@ -76,7 +76,8 @@ void GeneratedSource::hash() {
   using Clock = std::chrono::steady_clock;
   Clock::duration generating{}, hashing{};
   for (uint64_t done = 0; done < announcement_.size_bytes;) {
-    size_t take = static_cast<size_t>(std::min<uint64_t>(block.size(), announcement_.size_bytes - done));
+    size_t take =
+        static_cast<size_t>(std::min<uint64_t>(block.size(), announcement_.size_bytes - done));
     std::span<uint8_t> part(block.data(), take);
     auto t0 = Clock::now();
     stream.read(part);
@@ -115,7 +116,8 @@ FileSource::~FileSource() {
 void FileSource::hash() {
   auto start = std::chrono::steady_clock::now();
   announcement_ = describe_file(fd_, path_);
-  hashing_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  hashing_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::unique_ptr<ContentReader> FileSource::open_reader() const {

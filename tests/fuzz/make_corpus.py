@@ -128,10 +128,19 @@ def frame_decoder_seeds():
 SIZES = [0, 1, 2, 63, 64, 65, 100, 127, 128, 129, 191, 192, 200, 255, 256, 300]
 # operations: low nibble = kind, high nibble = connection selector.
 STEP_TO_PEER, STEP_TO_RELAY, RUN, INJECT, RAW, TAMPER_TO_RELAY, DROP, DUP, DISCONNECT, \
-    CONNECT_NEW, DEADLINE, BACKLOG, DRAINED, TAMPER_TO_PEER, SHUTDOWN, STRUCTURED = range(16)
-# CONNECT_NEW selector bit 3 (honest): restart a peer that vanished.
+    CONNECT_NEW, ADVANCE, BACKLOG, DRAINED, TAMPER_TO_PEER, SHUTDOWN, STRUCTURED = range(16)
+# DISCONNECT selector bit 3: cut the connection (the peer reconnects by itself)
+# instead of killing the peer's process; bits 0-2 pick the connection.
+CUT = 8
+# CONNECT_NEW selector bit 3 (honest): restart a peer that vanished (or whose
+# host gave up, or whose connection is dead).
 RESTART = 8
-# SHUTDOWN selectors.
+# ADVANCE selector: the clock moves by kAdvanceMs[selector] ms.
+ADVANCE_MS = [10000, 10000, 10000, 10000, 1, 10, 100, 499, 500, 1000, 4999, 5000, 9999, 30000,
+              60000, 120000]
+HANDSHAKE_TIMEOUT, MS_100, RECONNECT_PERIOD, SECOND, TWO_MINUTES = 0, 6, 8, 9, 15
+# SHUTDOWN selectors: 12 the clock moves to the relay's next deadline (while
+# paused: the end of the grace period); 14 it moves by the stall timeout (60 s).
 GRACE_EXPIRED, SERVER_RESTART, STALL, CTRL_C = 12, 13, 14, 15
 # STRUCTURED kinds past the plain ones (0 ANNOUNCE ... 6 AUTH).
 S_CLAIM, S_REFETCH_DATA, S_SCHEDULED = 7, 8, 9
@@ -238,6 +247,15 @@ def relay_connection_seeds():
                                                      op(RUN, 0, 10) + op(DISCONNECT, 1)
                                                      + op(SHUTDOWN, SERVER_RESTART) + op(RUN, 0, 2)
                                                      + op(CONNECT_NEW, RESTART) * 4),
+        # Once a crash (fixed in 4049f91): two peers away, one back and waiting
+        # for its ROSTER, a third leaves: the returning one got PEER_STATUS.
+        "honest_peer_status_while_returning": relay_seed(
+            config(honest=True), five,
+            op(RUN, 0, 10) + op(DISCONNECT, 1) + op(CONNECT_NEW, RESTART) + op(DISCONNECT, 0)
+            + op(RUN, 0, 5) + op(DISCONNECT, 2)),
+        "honest_peer_status_while_returning_min": relay_seed(
+            config(honest=True), five,
+            op(RUN, 0, 10) + op(DISCONNECT, 1) + op(CONNECT_NEW, RESTART) + op(DISCONNECT, 0)),
         "token_honest_reconnect": relay_seed(config(honest=True), five,
                                              op(RUN, 0, 12) + op(DISCONNECT, 2) + op(CONNECT_NEW, RESTART),
                                              token=True),
@@ -249,6 +267,26 @@ def relay_connection_seeds():
                                                   + op(STRUCTURED, 2, S_REFETCH_DATA, 0)
                                                   + play(1, (0, 4, 2, 3)) + play(2, (0, 4, 2, 3))
                                                   + finish((0, 4, 2, 3))),
+        # The connection is cut (not the process): the PeerHost connects again by
+        # itself once the clock passes its reconnect attempt (500 ms).
+        "honest_cut_reconnect": relay_seed(config(honest=True), five,
+                                           op(RUN, 0, 10) + op(DISCONNECT, CUT | 1) + op(RUN, 0, 5)),
+        "honest_cut_two": relay_seed(config(honest=True, relay_window=0, peer_window=3), unequal,
+                                     op(RUN, 0, 8) + op(DISCONNECT, CUT | 0) + op(RUN, 0, 2)
+                                     + op(DISCONNECT, CUT | 3) + op(ADVANCE, RECONNECT_PERIOD)
+                                     + op(RUN, 0, 20)),
+        "token_honest_cut": relay_seed(config(honest=True), five,
+                                       op(RUN, 0, 12) + op(DISCONNECT, CUT | 2), token=True),
+        # The server is killed; nobody is restarted: the peers reconnect by themselves.
+        "honest_server_restart_reconnect": relay_seed(config(honest=True), five,
+                                                      op(RUN, 0, 12) + op(SHUTDOWN, SERVER_RESTART)
+                                                      + op(RUN, 0, 4) + op(ADVANCE, RECONNECT_PERIOD)
+                                                      + op(RUN, 0, 30)),
+        # A restored exchange without a grace period waits for its peers with
+        # no deadline at all (see README, findings).
+        "announce_restored_no_grace": relay_seed(config(announce_all=True), equal,
+                                                 play(0) + op(SHUTDOWN, SERVER_RESTART)
+                                                 + op(ADVANCE, TWO_MINUTES) * 3, no_grace=True),
         "announce_reconnect_claims": relay_seed(config(announce_all=True), equal,
                                                 play(0) + op(DISCONNECT, 2) + op(CONNECT_NEW)
                                                 + claim(4, 0, 2) + op(CONNECT_NEW) + claim(5, 1, 7, False, 3)
@@ -280,7 +318,19 @@ def relay_connection_seeds():
         "honest_fifth_client": relay_seed(config(honest=True), equal,
                                           op(RUN, 0, 2) + op(CONNECT_NEW, 4) + op(RUN, 0, 6) + op(CONNECT_NEW, 0)),
         "honest_deadline_then_newcomer": relay_seed(config(honest=True, fuzzed=0), equal,
-                                                    op(DEADLINE, 0) + op(CONNECT_NEW, 8) + op(RUN, 0, 3)),
+                                                    op(ADVANCE, HANDSHAKE_TIMEOUT) + op(CONNECT_NEW, 8)
+                                                    + op(RUN, 0, 3)),
+        # The clock moves a second at a time: no deadline is reached, nothing changes.
+        "honest_slow_clock": relay_seed(config(honest=True), five,
+                                        op(RUN, 0, 2) + (op(ADVANCE, SECOND) + op(RUN, 0, 3)) * 8),
+        # Output held back past the relay's limit: the stall timeout finds no
+        # culprit (the relay waits on its own output) and the exchange goes on.
+        "honest_backlog_stall": relay_seed(config(honest=True), five,
+                                           op(BACKLOG, 1) + op(RUN, 0, 20) + op(SHUTDOWN, STALL)
+                                           + op(BACKLOG, 0)),
+        # Two minutes of silence: the relay's stall deadline comes first.
+        "honest_clock_jump": relay_seed(config(honest=True), unequal,
+                                        op(RUN, 0, 6) + op(ADVANCE, TWO_MINUTES)),
         "honest_shutdown": relay_seed(config(honest=True), equal, op(RUN, 0, 5) + op(SHUTDOWN, 15)),
         "honest_stall": relay_seed(config(honest=True, fuzzed=1), unequal,
                                    op(RUN, 0, 6) + op(DROP, 0) + op(RUN, 0, 3) + op(SHUTDOWN, 14)),
@@ -308,7 +358,7 @@ def relay_connection_seeds():
                                               inject(0, ANNOUNCE, announce_payload(64))
                                               + inject(1, REQUEST_CHUNK, chunk_header(0, 2, 0, 700))
                                               + inject(2, ERROR, b"bye") + inject(3, 13, b"")
-                                              + op(DEADLINE, 3)),
+                                              + op(ADVANCE, 3)),
     }
 
 

@@ -45,7 +45,8 @@ Files files_of(std::vector<Bytes> contents) {
 
 Files seeded_files(const std::vector<uint64_t>& sizes, uint64_t seed = 42) {
   std::vector<Bytes> contents;
-  for (size_t i = 0; i < sizes.size(); ++i) contents.push_back(pseudo_random_bytes(sizes[i], seed + i));
+  for (size_t i = 0; i < sizes.size(); ++i)
+    contents.push_back(pseudo_random_bytes(sizes[i], seed + i));
   return files_of(std::move(contents));
 }
 

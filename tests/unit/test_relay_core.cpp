@@ -636,7 +636,7 @@ TEST_CASE("a connection silent past the handshake deadline gives its slot back")
   h.relay.on_time(9'999);
   CHECK(h.out.events.size() == 4);  // the four FLAGs, nothing else
   CHECK(h.relay.next_deadline_ms() == 10'000);
-  h.relay.on_time(10'000);          // B never announced; the others did
+  h.relay.on_time(10'000);  // B never announced; the others did
   check_slot_released(h, 1, "handshake deadline");
   check_newcomer_completes(h, 1, 903);
 }
