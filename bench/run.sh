@@ -28,15 +28,8 @@ work=bench/data
 results=bench/results
 mkdir -p "$results"
 
-stamp="chunks=$chunks seed=1"
-if [ "$(cat "$work/input/.workload" 2>/dev/null)" != "$stamp" ]; then
-  "$bin/chunkex-gen" --data-dir "$work/input" --chunks "$chunks" --seed 1 >/dev/null
-  echo "$stamp" > "$work/input/.workload"
-fi
-
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
+source bench/lib.sh
+ensure_workload "$work" "$chunks"
 
 echo "== iperf3: loopback TCP, single stream, 5 s"
 iperf3 -s -1 -p 5299 -B 127.0.0.1 >/dev/null 2>&1 &

@@ -30,15 +30,8 @@ work=bench/data/sim
 results=bench/results
 mkdir -p "$work" "$results"
 
-stamp="chunks=$chunks seed=1"
-if [ "$(cat "$work/input/.workload" 2>/dev/null)" != "$stamp" ]; then
-  "$bin/chunkex-gen" --data-dir "$work/input" --chunks "$chunks" --seed 1 >/dev/null
-  echo "$stamp" > "$work/input/.workload"
-fi
-
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
+source bench/lib.sh
+ensure_workload bench/data "$chunks"
 
 now() { date +%s.%N; }
 
@@ -53,7 +46,7 @@ live_run() {
   pids=("$server_pid")
   for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.02; done
   for id in A B C D; do
-    "$bin/chunkex-client" --port "$(cat "$dir/port")" --data-dir "$work/input" \
+    "$bin/chunkex-client" --port "$(cat "$dir/port")" --data-dir bench/data/input \
       --out-dir "$dir/out" --log-dir "$dir/logs" > "$dir/client$id.console" 2>&1 &
     pids+=("$!")
     for _ in $(seq 200); do grep -qs "joined as client" "$dir/client$id.console" && break; sleep 0.01; done
