@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "common/sha256.h"
 
 namespace chunkex {
@@ -216,8 +218,20 @@ std::optional<FinalMessage> decode_final(const Frame& frame) {
   });
 }
 
+// The text goes into logs and onto terminals: a newline in it could forge a
+// log line, an escape sequence could drive a terminal. Printable ASCII is
+// kept; every other byte (and the backslash) is written as \xNN.
 std::string decode_error(const Frame& frame) {
-  return std::string(frame.payload.begin(), frame.payload.end());
+  std::string text;
+  text.reserve(frame.payload.size());
+  for (uint8_t byte : frame.payload) {
+    if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+      text += static_cast<char>(byte);
+    } else {
+      text += fmt::format("\\x{:02x}", byte);
+    }
+  }
+  return text;
 }
 
 std::optional<PeerStatusMessage> decode_peer_status(const Frame& frame) {

@@ -141,6 +141,9 @@ std::optional<RequestMessage> decode_request(const Frame& frame);
 std::optional<IdleMessage> decode_idle(const Frame& frame);
 std::optional<DoneMessage> decode_done(const Frame& frame);
 std::optional<FinalMessage> decode_final(const Frame& frame);
+// The peer's text with every byte that is not printable ASCII (and every
+// backslash) escaped as \xNN: it never holds a line break or a control
+// character.
 std::string decode_error(const Frame& frame);
 std::optional<PeerStatusMessage> decode_peer_status(const Frame& frame);
 std::optional<ChunkHeader> decode_refetch(const Frame& frame);

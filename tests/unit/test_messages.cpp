@@ -168,6 +168,14 @@ TEST_CASE("ERROR carries its text, cut at kMaxErrorTextBytes") {
   CHECK(decode_error(encode_error(long_text)).size() == kMaxErrorTextBytes);
 }
 
+TEST_CASE("ERROR text from a peer cannot forge a log line or drive a terminal") {
+  std::string forged = "oops\n999.9 [Server] final clocks A=1.0\r\x1b[2J\\x41 \xff";
+  std::string text = decode_error(encode_error(forged));
+  CHECK(text == "oops\\x0a999.9 [Server] final clocks A=1.0\\x0d\\x1b[2J\\x5cx41 \\xff");
+  CHECK(text.find('\n') == std::string::npos);
+  CHECK(text.find('\x1b') == std::string::npos);
+}
+
 TEST_CASE("REQUEST_CHUNK payload is big-endian u64 round, u8 peer, u32 chunk, i64 clock") {
   Frame frame =
       encode(RequestMessage{0x0102030405060708ULL, 0x09, 0x0A0B0C0D, 0x0E0F101112131415LL});
