@@ -5,14 +5,15 @@
 
 #include <fmt/format.h>
 
+#include "common/log_format.h"
+
 namespace chunkex {
 
 PeerCore::PeerCore(uint32_t window, ChunkStore& store, PeerOutbox& outbox, PeerAuth auth)
     : window_(window), auth_(std::move(auth)), store_(store), outbox_(outbox) {}
 
 std::string PeerCore::line(ClockUs clock_us, const std::string& event) const {
-  return fmt::format("{} [{}] {}", format_clock_ms(clock_us),
-                     self_ ? peer_name(*self_) : std::string("?"), event);
+  return format_log_line(clock_us, self_ ? peer_name(*self_) : std::string("?"), event);
 }
 
 // The model runs up to `window_` rounds ahead; the clock that belongs in an
