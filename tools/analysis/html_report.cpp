@@ -476,7 +476,8 @@ std::string diff_section(const DiffReport& report) {
   if (report.first_round_differing) {
     html += fmt::format(
         "<h2 id=\"divergence-title\" data-round=\"{0}\">The first round that differs: round "
-        "{0}</h2>\n"
+        "{0}</h2>\n<p>Messages whose log lines differ between the runs are drawn bold and "
+        "underlined.</p>\n"
         "<div class=\"pair\"><div class=\"diagram\" id=\"divergence-0\"></div>"
         "<div class=\"diagram\" id=\"divergence-1\"></div></div>\n",
         *report.first_round_differing);

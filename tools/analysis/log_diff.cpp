@@ -284,9 +284,9 @@ std::string rounds_section(const DiffReport& report) {
                        report.rounds_compared);
   }
   std::string out = fmt::format(
-      "Rounds that differ: {} of {} (requests as left -> right; clocks at the end of the round, "
-      "right - left, ms){}\n",
-      report.rounds_differing, report.rounds_compared,
+      "Rounds that differ: {} of the {} logged (0 to {}; requests as left -> right, clocks at the "
+      "end of the round as right - left in ms){}\n",
+      report.rounds_differing, report.rounds_compared, report.rounds_compared - 1,
       report.rounds.size() < report.rounds_differing
           ? fmt::format("; the first {} (--max-rounds N for more)", report.rounds.size())
           : "");

@@ -34,6 +34,8 @@ svg.spacetime .event { fill: #555; }
 svg.spacetime .msg line { stroke-width: 1.3; }
 svg.spacetime .msg text { font: 9.5px monospace; }
 svg.spacetime .msg:hover line { stroke-width: 3; }
+svg.spacetime .msg.differs line { stroke-width: 2.4; }
+svg.spacetime .msg.differs text { font-weight: bold; text-decoration: underline; }
 svg.spacetime [data-line] { cursor: default; }
 svg.plot .axis { stroke: #333; }
 svg.plot .grid { stroke: #eee; }
@@ -54,7 +56,7 @@ const char* const kReportScript = R"JS(
   const runs = Array.from(document.querySelectorAll('script.run-data'),
                           (element) => JSON.parse(element.textContent));
   // Two runs are drawn side by side: narrower lanes.
-  const LANE_WIDTH = runs.length > 1 ? 130 : 190;
+  const LANE_WIDTH = runs.length > 1 ? 120 : 190;
   const ROW_HEIGHT = 16;
   const TOP = 40;
   const LEFT = 96;
@@ -158,7 +160,9 @@ const char* const kReportScript = R"JS(
     });
   }
 
-  function drawSection(svg, run, placed, view, runIndex) {
+  // `other`: the same section of the other run, whose messages (in the same
+  // order when the runs follow the same schedule) mark those that differ.
+  function drawSection(svg, run, placed, view, runIndex, other) {
     const { section, top, rows } = placed;
     const width = LEFT + run.lanes.length * LANE_WIDTH;
     node('line', { class: 'section', x1: 0, y1: rowY(top) - 4, x2: width, y2: rowY(top) - 4 }, svg);
@@ -166,12 +170,17 @@ const char* const kReportScript = R"JS(
         sectionName(section.key);
     const fanOut = new Map();
     for (const m of section.messages) fanOut.set(m[1], (fanOut.get(m[1]) || 0) + 1);
-    for (const [type, send, receive] of section.messages) {
+    section.messages.forEach(([type, send, receive], k) => {
       const from = section.events[send];
       const to = section.events[receive];
       const color = COLORS[type] || '#333';
       const group = node('g', { class: 'msg', 'data-view': view, 'data-run': runIndex, 'data-type': type,
                                 'data-line': from[2] + '\n' + to[2] }, svg);
+      if (other) {
+        const twin = other.messages[k];
+        const same = twin && other.events[twin[1]][2] === from[2] && other.events[twin[2]][2] === to[2];
+        if (!same) group.classList.add('differs');
+      }
       const x1 = laneX(from[0]);
       const y1 = rowY(rows[send]);
       const x2 = laneX(to[0]);
@@ -183,7 +192,7 @@ const char* const kReportScript = R"JS(
                                    'text-anchor': 'middle' }, group);
       label.textContent = type + ' ' + from[1];
       node('title', {}, group).textContent = from[2] + '\n' + to[2];
-    }
+    });
     section.events.forEach((event, i) => {
       const dot = node('circle', { class: 'event', cx: laneX(event[0]), cy: rowY(rows[i]), r: 2.6,
                                    'data-line': event[2] }, svg);
@@ -191,7 +200,7 @@ const char* const kReportScript = R"JS(
     });
   }
 
-  function draw(container, runIndex, ranges, view) {
+  function draw(container, runIndex, ranges, view, otherIndex) {
     const run = runs[runIndex];
     const picked = pick(run, ranges);
     const shape = layout(run, picked.sections);
@@ -203,7 +212,11 @@ const char* const kReportScript = R"JS(
     const svg = node('svg', { class: 'spacetime', width: LEFT + run.lanes.length * LANE_WIDTH, height });
     container.appendChild(svg);
     drawLanes(svg, run, height);
-    for (const placed of shape.placed) drawSection(svg, run, placed, view, runIndex);
+    const others = otherIndex === undefined ? new Map()
+        : new Map(runs[otherIndex].sections.map((section) => [String(section.key), section]));
+    for (const placed of shape.placed) {
+      drawSection(svg, run, placed, view, runIndex, others.get(String(placed.section.key)));
+    }
     return picked;
   }
 
@@ -275,7 +288,7 @@ const char* const kReportScript = R"JS(
     const round = Number(title.dataset.round);
     runs.forEach((run, i) => {
       const container = document.getElementById('divergence-' + i);
-      if (container) draw(container, i, [[round, round]], 'divergence');
+      if (container) draw(container, i, [[round, round]], 'divergence', 1 - i);
     });
   }
 
@@ -298,7 +311,9 @@ const char* const kReportScript = R"JS(
     document.getElementById('rounds').addEventListener('keydown', (event) => {
       if (event.key === 'Enter') drawMain();
     });
-    document.body.dataset.renderMs = String(Math.round(performance.now() - started));
+    // From the start of navigation, and for the script alone.
+    document.body.dataset.readyMs = String(Math.round(performance.now()));
+    document.body.dataset.scriptMs = String(Math.round(performance.now() - started));
     document.body.dataset.status = 'ok';
   } catch (error) {
     document.body.dataset.status = 'error';
