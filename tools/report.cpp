@@ -26,6 +26,7 @@ struct Flags {
   std::optional<std::string> html_path;
   std::optional<std::string> shiviz_path;
   std::string rounds{chunkex::kDefaultRounds};
+  size_t page_events = chunkex::kEventsEmbeddedMax;
 };
 
 void add_flags(CLI::App& app, Flags& flags) {
@@ -37,6 +38,11 @@ void add_flags(CLI::App& app, Flags& flags) {
                  "write a ShiViz log (vector clocks from the messages) to FILE");
   app.add_option("--rounds", flags.rounds,
                  "rounds to draw or export: FROM-TO[,FROM-TO...], 'last' for the last round")
+      ->capture_default_str();
+  app.add_option("--page-events", flags.page_events,
+                 "events of each run the page carries (the window's first, then the rounds around "
+                 "it); the page says when a round asked for is not among them")
+      ->check(CLI::Range(size_t{100}, size_t{1000000}))
       ->capture_default_str();
 }
 
@@ -57,6 +63,7 @@ std::vector<chunkex::Run> load_runs(const std::vector<std::string>& dirs) {
 void write_html(const std::vector<const chunkex::Run*>& runs, const Flags& flags) {
   chunkex::ReportOptions options;
   options.rounds = flags.rounds;
+  options.events_embedded_max = flags.page_events;
   auto page = chunkex::html_report(runs, options);
   if (!page.ok()) throw std::runtime_error(page.error);
   chunkex::write_file_atomically(*flags.html_path, *page.value);

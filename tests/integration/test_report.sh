@@ -100,6 +100,20 @@ assert_contains "$SCRATCH/one.dom" ">round 3</text>"
 assert_not_contains "$SCRATCH/one.dom" ">before round 0</text>"
 note "one run, rounds 2-4: $drawn arrows for $want messages; ready $(dom_attribute "$SCRATCH/one.dom" data-ready-ms) ms after navigation"
 
+# The window moves in the page (here by its address) within the rounds the
+# page carries, and the page says which rounds asked for it does not carry:
+# with 1500 events, rounds 0-1 and then about 40 more.
+"$REPORT_BIN" "$BASE_LOGS" -o "$SCRATCH/small.html" --rounds 0-1 --page-events 1500 >/dev/null ||
+  fail "chunkex-report --page-events 1500 failed"
+browse small-dom "$SCRATCH/small.html#rounds=30-31,50-51" --dump-dom
+[[ $(dom_attribute "$SCRATCH/small-dom.out" data-status) == ok ]] || fail "the small page did not finish drawing"
+drawn=$(grep -o 'class="msg[^"]*" data-view="main" data-run="0"' "$SCRATCH/small-dom.out" | wc -l)
+want=$(messages_in_rounds "$BASE_LOGS" 30 31)
+((drawn == want && want == 32)) || fail "rounds 30-31 (moved in the page): $drawn arrows drawn, the logs hold $want"
+grep -q 'id="notice"[^>]*>[^<]*2 of the rounds asked for are not in this page (round 50, round 51); the page holds at most 1500 events per run and that cap was reached' \
+  "$SCRATCH/small-dom.out" ||
+  fail "no notice that rounds 50-51 are beyond the page's cap: $(grep -o 'id="notice"[^<]*' "$SCRATCH/small-dom.out")"
+
 # --------------------------------------------- two runs, default window ---
 "$REPORT_BIN" "$BASE_LOGS" "$C10_LOGS" -o "$SCRATCH/two.html" >"$SCRATCH/two.out" ||
   fail "chunkex-report of two runs failed: $(cat "$SCRATCH/two.out")"

@@ -495,7 +495,8 @@ std::string diagram_section(const std::vector<RunView>& views, const std::string
       "size=\"24\"></label> "
       "<button id=\"draw\">draw</button> <button id=\"earlier\">&#9664; earlier</button> "
       "<button id=\"later\">later &#9654;</button> <span class=\"hint\">FROM-TO[,FROM-TO...], "
-      "'last' for the last round</span></div>\n<p id=\"notice\" class=\"notice\"></p>\n"
+      "'last' for the last round; the page's address may end in #rounds=FROM-TO</span></div>\n<p "
+      "id=\"notice\" class=\"notice\"></p>\n"
       "<div class=\"pair\">",
       escape(rounds));
   for (size_t v = 0; v < views.size(); ++v) {

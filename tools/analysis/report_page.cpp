@@ -300,8 +300,15 @@ const char* const kReportScript = R"JS(
     });
   }
 
+  // "report.html#rounds=40-45": a window to open the page at.
+  function windowFromAddress() {
+    const match = /rounds=([0-9a-z,-]+)/.exec(decodeURIComponent(location.hash));
+    if (match) document.getElementById('rounds').value = match[1];
+  }
+
   try {
     markers();
+    windowFromAddress();
     drawMain();
     drawDivergence();
     hover();
@@ -310,6 +317,10 @@ const char* const kReportScript = R"JS(
     document.getElementById('later').addEventListener('click', () => shift(1));
     document.getElementById('rounds').addEventListener('keydown', (event) => {
       if (event.key === 'Enter') drawMain();
+    });
+    window.addEventListener('hashchange', () => {
+      windowFromAddress();
+      drawMain();
     });
     // From the start of navigation, and for the script alone.
     document.body.dataset.readyMs = String(Math.round(performance.now()));
