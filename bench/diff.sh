@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark of chunkex-diff (issue target: two default-workload log sets
-# compared in at most 1 s). Builds Release, runs the default exchange twice on
-# loopback (the default costs, then C's chunk cost 10 ms instead of 8), and
-# times chunkex-diff on the two log sets against floors on the same files:
-# reading them (cat), comparing them byte for byte (cmp of a log set with a
-# copy of itself, which reads every byte of both) and GNU diff. Prints the
+# Benchmark of chunkex-diff and of the run report (issue targets: two
+# default-workload log sets compared in at most 1 s; the report opens in
+# under 2 s). Builds Release, runs the default exchange twice on loopback
+# (the default costs, then C's chunk cost 10 ms instead of 8), and times
+# chunkex-diff on the two log sets against floors on the same files: reading
+# them (cat), comparing them byte for byte (cmp of a log set with a copy of
+# itself, which reads every byte of both) and GNU diff. Then writes the report
+# of both runs and, when chromium is installed, opens it headless: the time
+# from navigation to the diagrams drawn, as the page measures it. Prints the
 # figures (median of --repeat runs) and writes bench/results/diff.json.
 #
 #   bench/diff.sh [--chunks K] [--repeat N]
@@ -25,7 +28,7 @@ done
 scripts/deps.sh python3
 bin=${CHUNKEX_BUILD_DIR:-build}
 CHUNKEX_BUILD_DIR=$bin CHUNKEX_BUILD_TYPE=Release \
-  CHUNKEX_TARGETS="chunkex-server chunkex-client chunkex-gen chunkex-diff" scripts/build.sh
+  CHUNKEX_TARGETS="chunkex-server chunkex-client chunkex-gen chunkex-diff chunkex-report" scripts/build.sh
 work=bench/data
 runs=$work/diff-$chunks
 results=bench/results
@@ -95,7 +98,7 @@ cmp_logs() { local f; for f in "$left"/*.txt; do cmp -s "$f" "$runs/copy/${f##*/
 gnu_diff() { diff -r "$left" "$right" >/dev/null; }
 
 bytes=$(cat "$left"/*.txt "$right"/*.txt | wc -c)
-rounds=$(grep -c '\] SEND_CHUNK A -> ' "$left/Server.txt" || true)
+rounds=$(grep -o 'exchange complete after [0-9]* rounds' "$left/Server.txt" | grep -o '[0-9][0-9]*')
 echo "== timing ($repeat runs each, median): $((bytes / 1000000)) MB of logs, two runs"
 t_cat=$(seconds cat_logs)
 t_cmp=$(seconds cmp_logs)
@@ -119,13 +122,36 @@ chunkex-diff --json                      $t_json s
 chunkex-diff --ignore REGEX              $t_ignore s
 EOF
 head -n 3 "$runs/diff.txt"
+
+echo "== the report of both runs"
+t_report=$(seconds "$bin/chunkex-report" "$left" "$right" -o "$runs/report.html")
+page_bytes=$(wc -c <"$runs/report.html")
+ready_ms=null
+chromium=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$chromium" ]; then
+  readies=()
+  for _ in $(seq "$repeat"); do
+    timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --no-first-run \
+      --user-data-dir="$runs/chromium-profile" --dump-dom "file://$PWD/$runs/report.html" \
+      2>/dev/null >"$runs/report.dom" || true
+    readies+=("$(grep -o 'data-ready-ms="[0-9]*"' "$runs/report.dom" | cut -d'"' -f2)")
+  done
+  ready_ms=$(printf '%s\n' "${readies[@]}" | sort -n | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }')
+  grep -q 'data-status="ok"' "$runs/report.dom" || { echo "bench/diff: the report did not draw" >&2; exit 1; }
+fi
+ready_text="$ready_ms ms"
+[ "$ready_ms" = null ] && ready_text="not measured: no chromium"
+echo "chunkex-report of both runs              $t_report s  ($((page_bytes / 1000)) kB page)"
+echo "page ready (navigation to drawn)         $ready_text"
 python3 - "$results/diff.json" <<EOF
 import json, sys
 json.dump({"chunks": $chunks, "log_bytes": $bytes, "rounds": $rounds, "repeat": $repeat,
            "seconds": {"cat": $t_cat, "cmp_self_copy": $t_cmp, "gnu_diff": $t_gnu,
                        "chunkex_diff_identical": $t_same, "chunkex_diff": $t_diff,
-                       "chunkex_diff_json": $t_json, "chunkex_diff_ignore": $t_ignore},
-           "target_seconds": 1.0},
+                       "chunkex_diff_json": $t_json, "chunkex_diff_ignore": $t_ignore,
+                       "chunkex_report": $t_report},
+           "report_page_bytes": $page_bytes, "report_ready_ms": $ready_ms,
+           "target_seconds": {"chunkex_diff": 1.0, "report_ready": 2.0}},
           open(sys.argv[1], "w"), indent=2)
 EOF
 echo "written to $results/diff.json"
