@@ -1,7 +1,6 @@
 #include "tools/analysis/run_log.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
