@@ -26,8 +26,12 @@ if [[ -z $(find_chromium) ]]; then
     exit 0
   fi
   install_log=$(mktemp)
-  if ! { DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium; } \
+  # CI runs the suite twice side by side (plain and sanitized): the second
+  # installer waits for the first one's lock instead of failing.
+  apt_wait=(-o DPkg::Lock::Timeout=600)
+  if ! { DEBIAN_FRONTEND=noninteractive $sudo apt-get "${apt_wait[@]}" update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get "${apt_wait[@]}" install -y -qq \
+      --no-install-recommends chromium; } \
     >"$install_log" 2>&1; then
     echo "[report] SKIP: chromium is not installed and 'apt-get install chromium' failed:"
     tail -n 5 "$install_log"
