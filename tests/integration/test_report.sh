@@ -44,6 +44,7 @@ CHROMIUM=$(find_chromium)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$_LIB_DIR/runs.sh"
+[[ -n $CHROMIUM ]] || fail "apt-get installed chromium, but no chromium is on PATH ($PATH)"
 note "browser: $("$CHROMIUM" --version 2>/dev/null | head -n 1)"
 
 make_two_runs 20
