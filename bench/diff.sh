@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark of chunkex-diff and of the run report (issue targets: two
 # default-workload log sets compared in at most 1 s; the report opens in
-# under 2 s). Builds Release, runs the default exchange twice on loopback
-# (the default costs, then C's chunk cost 10 ms instead of 8), and times
+# under 2 s). Builds Release, runs the default workload twice (the default
+# costs, then C's chunk cost 10 ms instead of 8) in chunkex-sim, whose logs
+# are those of a live run byte for byte (--live: real processes on loopback,
+# 2 GB of input files), and times
 # chunkex-diff on the two log sets against floors on the same files: reading
 # them (cat), comparing them byte for byte (cmp of a log set with a copy of
 # itself, which reads every byte of both) and GNU diff. Then writes the report
@@ -10,17 +12,19 @@
 # from navigation to the diagrams drawn, as the page measures it. Prints the
 # figures (median of --repeat runs) and writes bench/results/diff.json.
 #
-#   bench/diff.sh [--chunks K] [--repeat N]
+#   bench/diff.sh [--chunks K] [--repeat N] [--live]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 chunks=3907
 repeat=5
+live=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --chunks) chunks="$2"; shift 2 ;;
     --repeat) repeat="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --live) live=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/diff: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -28,14 +32,15 @@ done
 scripts/deps.sh python3
 bin=${CHUNKEX_BUILD_DIR:-build}
 CHUNKEX_BUILD_DIR=$bin CHUNKEX_BUILD_TYPE=Release \
-  CHUNKEX_TARGETS="chunkex-server chunkex-client chunkex-gen chunkex-diff chunkex-report" scripts/build.sh
+  CHUNKEX_TARGETS="chunkex-server chunkex-client chunkex-gen chunkex-sim chunkex-diff chunkex-report" \
+  scripts/build.sh
 work=bench/data
 runs=$work/diff-$chunks
 results=bench/results
 mkdir -p "$results" "$runs"
 
 stamp="chunks=$chunks seed=1"
-if [ "$(cat "$work/input/.workload" 2>/dev/null)" != "$stamp" ]; then
+if [ "$live" = 1 ] && [ "$(cat "$work/input/.workload" 2>/dev/null)" != "$stamp" ]; then
   echo "== generating 4 files of $chunks chunks in $work/input"
   "$bin/chunkex-gen" --data-dir "$work/input" --chunks "$chunks" --seed 1 >/dev/null
   echo "$stamp" > "$work/input/.workload"
@@ -45,15 +50,21 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# run_exchange NAME CONFIG: server + 4 clients on loopback, logs in
+# run_exchange NAME CONFIG: the exchange in chunkex-sim (or live), logs in
 # $runs/NAME/logs (kept between benchmark runs: the logs depend only on the
-# inputs and the config).
+# inputs and the config, and are the same either way).
 run_exchange() {
   local name=$1 config=$2 dir=$runs/$1 id
   [ -s "$dir/logs/Server.txt" ] && [ "$(cat "$dir/.done" 2>/dev/null)" = "$stamp" ] && return 0
-  echo "== exchange '$name': 4 x $chunks chunks"
+  echo "== exchange '$name': 4 x $chunks chunks ($([ "$live" = 1 ] && echo live || echo chunkex-sim))"
   rm -rf "$dir"
   mkdir -p "$dir"
+  if [ "$live" = 0 ]; then
+    "$bin/chunkex-sim" --config "$config" --chunks "$chunks" --seed 1 --log-dir "$dir/logs" \
+      > "$dir/sim.console"
+    echo "$stamp" > "$dir/.done"
+    return 0
+  fi
   "$bin/chunkex-server" --config "$config" --fresh --port 0 --port-file "$dir/port" \
     --log-dir "$dir/logs" > "$dir/server.console" 2>&1 &
   pids=("$!")

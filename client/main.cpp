@@ -1,11 +1,15 @@
 // chunkex-client: one peer. Connects to the relay, gets its ID, serves its own
-// file and assembles every other peer's file, verified by SHA-256.
+// file and assembles every other peer's file, verified by SHA-256. The
+// protocol and its policies live in common/ (PeerHost over the Asio link).
 #include <optional>
 
 #include <asio.hpp>
 
-#include "client/peer_client.h"
 #include "common/io/cli.h"
+#include "common/io/console.h"
+#include "common/io/file_chunk_store.h"
+#include "common/io/file_records.h"
+#include "common/net/asio_links.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"chunkex peer: joins the relay, serves its file and receives all the others",
@@ -22,10 +26,14 @@ int main(int argc, char** argv) {
     if (data_dir) config.data_dir = *data_dir;
     if (out_dir) config.out_dir = *out_dir;
     chunkex::FileChunkStore store(own_file, config.data_dir, config.out_dir);
+    chunkex::Console console("[client] ");
+    chunkex::FilePeerRecords records(config.log_dir);
     asio::io_context io;
-    chunkex::PeerClient client(io, config, store);
-    client.start();
+    chunkex::AsioPeerLink link(io, config, store);
+    chunkex::PeerHost host(config, store, link, records, console);
+    link.attach(host);
+    link.start();
     io.run();
-    return client.exit_code();
+    return host.exit_code();
   });
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/content.h"
 #include "common/messages.h"
 #include "common/sha256.h"
 
@@ -36,7 +37,11 @@ class ChunkStore {
   virtual FileAnnouncement open_own_file(PeerIndex self) = 0;
   // Prepares the (temporary) file that will receive `owner`'s chunks.
   virtual void begin_file(PeerIndex owner, uint64_t size_bytes) = 0;
-  virtual void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) = 0;
+  // Chunks of one owner come in order, lowest offset first; the store hashes
+  // them as they come (ReceivedDigest).
+  virtual void write_chunk(PeerIndex owner, uint64_t offset, const ChunkBytes& chunk) = 0;
+  // The SHA-256 of everything written for `owner` (once, after its last chunk).
+  virtual Sha256Digest received_digest(PeerIndex owner) = 0;
   // The file verified: give it its final name.
   virtual void commit_file(PeerIndex owner) = 0;
 
@@ -52,9 +57,8 @@ class ChunkStore {
   // The exchange is over: nothing to resume.
   virtual void clear_progress() = 0;
   // Like begin_file, but keeps the first `bytes_kept` bytes already received
-  // and feeds them to `hasher`. Throws when they are not there.
-  virtual void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
-                           Sha256& hasher) = 0;
+  // (they count towards received_digest). Throws when they are not there.
+  virtual void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept) = 0;
   // True when `owner`'s file was verified and committed in an earlier run.
   virtual bool has_committed_file(PeerIndex owner) = 0;
 };

@@ -49,7 +49,7 @@ RoundPlan ExchangeModel::plan_next_round() {
   return plan;
 }
 
-// SPEC section 4, steps 1-6. A target serving several requesters handles them
+// docs/DESIGN.md §3, steps 1-6. A target serving several requesters handles them
 // one at a time in requester-ID order (forward, then its CHUNK_DATA).
 void ExchangeModel::apply_clocks(RoundPlan& plan) {
   const size_t n = peer_count();

@@ -1,5 +1,5 @@
 // The whole exchange as a deterministic model: which peer asks whom for which
-// chunk in every round, and every clock value of SPEC section 4. It does no
+// chunk in every round, and every clock value of docs/DESIGN.md §3. It does no
 // I/O. The relay core steps it to check and forward requests; every peer core
 // steps its own copy to choose its requests and to know the clocks it will be
 // sent, so server and peers can never disagree silently (the clocks carried in

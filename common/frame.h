@@ -56,10 +56,28 @@ std::optional<FrameType> frame_type_from_byte(uint8_t value);
 std::string_view frame_type_name(FrameType type);
 bool carries_chunk_data(FrameType type);
 
+class ContentSource;  // content.h
+
+// A chunk's bytes carried by reference instead of in the payload: only over
+// the simulator's in-memory link, where the bytes are `length_bytes` bytes of
+// `source` from `offset` (see content.h). The payload then holds the chunk
+// header alone. A frame with a reference never reaches a socket.
+struct ChunkRef {
+  const ContentSource* source = nullptr;
+  uint64_t offset = 0;
+  uint32_t length_bytes = 0;
+};
+
 struct Frame {
   FrameType type;
   Bytes payload;
+  std::optional<ChunkRef> data_ref = std::nullopt;
 };
+
+// Payload bytes the frame carries on the wire, a referenced chunk included.
+inline uint64_t wire_payload_bytes(const Frame& frame) {
+  return frame.payload.size() + (frame.data_ref ? frame.data_ref->length_bytes : 0);
+}
 
 // Largest payload a frame of `type` may declare when chunks are at most
 // `chunk_bytes_max` long.

@@ -62,6 +62,7 @@ constexpr LineTemplate kTemplates[] = {
     {K::kDone, true, "DONE {peer}: {n0} files verified"},
     {K::kFinalClocks, true, "final clocks {clocks}"},
     {K::kRejected, true, "rejected connection {n0}: {text}"},
+    {K::kRejectedMore, true, "rejected {n0} more connections"},
     {K::kError, true, "error: {text}"},
     {K::kAbandoned, true, "exchange abandoned"},
     // Server.txt, going away and coming back: n0 a round, n1 seconds.
@@ -95,18 +96,10 @@ constexpr LineTemplate kTemplates[] = {
 };
 
 constexpr std::string_view kKindNames[kLogEventKindCount] = {
-    "other",         "join",
-    "start",         "flag",
-    "roster",        "request",
-    "idle",          "all_idle",
-    "sync",          "forward",
-    "chunk_data",    "send_chunk",
-    "file_complete", "done",
-    "final_clocks",  "rejected",
-    "error",         "abandoned",
-    "disconnected",  "reconnected",
-    "resumed",       "server_restarted",
-    "peer_resumed",
+    "other",         "join",         "start",        "flag",     "roster",           "request",
+    "idle",          "all_idle",     "sync",         "forward",  "chunk_data",       "send_chunk",
+    "file_complete", "done",         "final_clocks", "rejected", "rejected_more",    "error",
+    "abandoned",     "disconnected", "reconnected",  "resumed",  "server_restarted", "peer_resumed",
 };
 
 struct Piece {

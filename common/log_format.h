@@ -44,9 +44,10 @@ enum class LogEventKind : uint8_t {
   kSendChunk,     // SEND_CHUNK: sent by the server, received ("recv chunk") by the requester
   kFileComplete,  // peer: a received file verified
   // The end of the exchange.
-  kDone,         // DONE: sent by a peer, received by the server
-  kFinalClocks,  // FINAL: the server's clocks as every peer receives them
-  kRejected,     // Server: a connection turned away (listed at the end)
+  kDone,          // DONE: sent by a peer, received by the server
+  kFinalClocks,   // FINAL: the server's clocks as every peer receives them
+  kRejected,      // Server: a connection turned away (listed at the end)
+  kRejectedMore,  // Server: how many more were turned away than are listed
   kError,
   kAbandoned,  // Server: the exchange ended on an error
   // A peer or the server going away and coming back.

@@ -260,6 +260,10 @@ ByteView chunk_data(const Frame& frame) {
   return ByteView(frame.payload).subspan(kChunkHeaderBytes);
 }
 
+uint64_t chunk_data_bytes(const Frame& frame) {
+  return frame.data_ref ? frame.data_ref->length_bytes : chunk_data(frame).size();
+}
+
 uint8_t* chunk_data_area(Frame& frame) {
   return frame.payload.data() + kChunkHeaderBytes;
 }

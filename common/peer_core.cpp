@@ -9,8 +9,43 @@
 
 namespace chunkex {
 
-PeerCore::PeerCore(uint32_t window, ChunkStore& store, PeerOutbox& outbox, PeerAuth auth)
-    : window_(window), auth_(std::move(auth)), store_(store), outbox_(outbox) {}
+PeerCore::PeerCore(PeerSettings settings, ChunkStore& store, PeerOutbox& outbox)
+    : window_(settings.window),
+      idle_timeout_s_(settings.idle_timeout_s),
+      handshake_timeout_s_(settings.handshake_timeout_s),
+      auth_(std::move(settings.auth)),
+      store_(store),
+      outbox_(outbox) {}
+
+void PeerCore::on_time(TimeMs now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  if (first_frame_deadline_ms_ && *first_frame_deadline_ms_ <= now_ms_) {
+    return on_first_frame_deadline();
+  }
+  if (next_deadline_ms() <= now_ms_) on_idle_deadline();
+}
+
+void PeerCore::on_connected() {
+  first_frame_deadline_ms_ = now_ms_ + seconds_to_ms(handshake_timeout_s_);
+}
+
+void PeerCore::on_first_frame_deadline() {
+  first_frame_deadline_ms_.reset();
+  fail(fmt::format("the server sent nothing within {} s of the connection: is a chunkex server "
+                   "listening there?",
+                   handshake_timeout_s_),
+       false);
+}
+
+// Only while the exchange runs and no peer is away: before ROSTER the others
+// may take as long as they like to join, and while the server waits for a
+// peer that left it has nothing to say (it gives up on that peer itself).
+TimeMs PeerCore::next_deadline_ms() const {
+  if (phase_ == Phase::kFinished) return kNoDeadline;
+  if (first_frame_deadline_ms_) return *first_frame_deadline_ms_;
+  if (!exchanging() || waiting_for_peer()) return kNoDeadline;
+  return last_frame_ms_ + 2 * seconds_to_ms(idle_timeout_s_);
+}
 
 std::string PeerCore::line(ClockUs clock_us, const std::string& event) const {
   return format_log_line(clock_us, self_ ? peer_name(*self_) : std::string("?"), event);
@@ -24,6 +59,8 @@ ClockUs PeerCore::clock() const {
 
 void PeerCore::on_frame(Frame frame) {
   if (phase_ == Phase::kFinished) return;
+  last_frame_ms_ = now_ms_;
+  first_frame_deadline_ms_.reset();
   try {
     switch (frame.type) {
       case FrameType::kChallenge:
@@ -70,9 +107,8 @@ bool PeerCore::waiting_for_peer() const {
   return std::find(peer_away_.begin(), peer_away_.end(), true) != peer_away_.end();
 }
 
-void PeerCore::on_idle_deadline(uint32_t idle_s) {
-  if (!exchanging() || waiting_for_peer()) return;
-  fail(fmt::format("the server sent nothing for {} s", idle_s), true);
+void PeerCore::on_idle_deadline() {
+  fail(fmt::format("the server sent nothing for {} s", 2 * idle_timeout_s_), true);
 }
 
 void PeerCore::on_shutdown(const std::string& why) {
@@ -219,7 +255,7 @@ void PeerCore::open_incoming_files(const RosterMessage& roster, bool resuming) {
     const FileAnnouncement& file = roster.files[owner];
     FileLayout layout{file.size_bytes, chunk_bytes_};
     progress_.chunks_needed += layout.chunk_count();
-    incoming_[owner].emplace(Incoming{layout, file.sha256, Sha256{}, 0});
+    incoming_[owner].emplace(Incoming{layout, file.sha256, 0});
     if (!resuming) store_.begin_file(owner, file.size_bytes);
   }
   // Empty files are complete before the first round.
@@ -237,7 +273,7 @@ void PeerCore::open_incoming_files(const RosterMessage& roster, bool resuming) {
     Incoming& incoming = *incoming_[owner];
     if (incoming.chunks_received == incoming.layout.chunk_count()) continue;
     store_.resume_file(owner, incoming.layout.size_bytes,
-                       incoming.layout.chunk_offset(incoming.chunks_received), incoming.hasher);
+                       incoming.layout.chunk_offset(incoming.chunks_received));
   }
 }
 
@@ -349,7 +385,7 @@ void PeerCore::handle_send_chunk(const Frame& frame) {
   bool expected = !mine.idle && !round->delivered && mine.target == header->peer &&
                   mine.chunk_index == header->chunk_index &&
                   round->plan.delivery_clock_us[*self_] == header->clock_us;
-  ByteView data = chunk_data(frame);
+  ChunkBytes data = received_chunk(frame);
   // Chunks of one owner arrive lowest first, so the digest can run as they land.
   if (!expected || data.size() != incoming_[mine.target]->layout.chunk_length(mine.chunk_index) ||
       incoming_[mine.target]->chunks_received != mine.chunk_index) {
@@ -361,7 +397,6 @@ void PeerCore::handle_send_chunk(const Frame& frame) {
   }
   Incoming& incoming = *incoming_[mine.target];
   store_.write_chunk(mine.target, incoming.layout.chunk_offset(header->chunk_index), data);
-  incoming.hasher.update(data);
   ++incoming.chunks_received;
   ++progress_.chunks_received;
   progress_.bytes_received += data.size();
@@ -377,7 +412,7 @@ void PeerCore::handle_send_chunk(const Frame& frame) {
 // store give the file its final name. A mismatch keeps the temporary name.
 void PeerCore::finish_incoming(PeerIndex owner, OpenRound& round) {
   Incoming& incoming = *incoming_[owner];
-  Sha256Digest digest = incoming.hasher.finish();
+  Sha256Digest digest = store_.received_digest(owner);
   ClockUs at = round.plan.requests.empty() ? 0 : round.plan.delivery_clock_us[*self_];
   if (digest != incoming.expected_sha256) {
     return fail(fmt::format("file of {} failed verification: sha256 {} but {} announced {}",
@@ -505,10 +540,13 @@ void PeerCore::fail(const std::string& why, bool tell_server) {
   if (phase_ == Phase::kFinished) return;
   outbox_.log(line(clock(), "error: " + why));
   if (tell_server) outbox_.send(encode_error(why));
+  phase_before_failure_ = phase_;
   phase_ = Phase::kFinished;
   PeerOutcome outcome;
   outcome.failure = why;
-  outcome.resumable = model_.has_value();
+  // Once it has announced its file, the relay may have started the exchange
+  // with it: coming back is the way on.
+  outcome.resumable = model_.has_value() || phase_before_failure_ == Phase::kAwaitRoster;
   outcome.connection_lost = connection_lost_;
   outcome.self = self_;
   outcome.verified_owners = verified_owners_;

@@ -25,6 +25,7 @@
 #include "common/exchange_model.h"
 #include "common/messages.h"
 #include "common/sha256.h"
+#include "common/time.h"
 
 namespace chunkex {
 
@@ -65,11 +66,30 @@ struct PeerAuth {
   NonceSource make_nonce = random_nonce;
 };
 
+struct PeerSettings {
+  uint32_t window = 128;  // rounds of requests kept in flight
+  // From ROSTER to FINAL the server never falls silent this long (it names a
+  // stalled peer after idle_timeout_s itself, and says when it waits for one
+  // that left); a silent server is given up on after twice this.
+  uint32_t idle_timeout_s = 60;
+  PeerAuth auth;
+  // A relay speaks first (FLAG, CHALLENGE or ERROR) the moment it accepts a
+  // connection; a listener silent this long after connecting is not one.
+  uint32_t handshake_timeout_s = 10;
+};
+
 class PeerCore {
  public:
   // `store` and `outbox` must outlive the core.
-  PeerCore(uint32_t window, ChunkStore& store, PeerOutbox& outbox, PeerAuth auth = {});
+  PeerCore(PeerSettings settings, ChunkStore& store, PeerOutbox& outbox);
 
+  // Time is an input: the host calls on_time() before every other call (and
+  // when next_deadline_ms() comes); a deadline that passed fires then.
+  void on_time(TimeMs now_ms);
+  TimeMs next_deadline_ms() const;
+
+  // The connection is up (the first frame is due now).
+  void on_connected();
   void on_frame(Frame frame);
   void on_stream_error(const std::string& what);
   void on_disconnect();
@@ -79,8 +99,6 @@ class PeerCore {
   // True from ROSTER to FINAL, when the server must keep talking; before
   // that the peer may wait as long as it takes the others to join.
   bool exchanging() const { return phase_ == Phase::kExchanging || phase_ == Phase::kAwaitFinal; }
-  // The server sent nothing for the idle timeout.
-  void on_idle_deadline(uint32_t idle_s);
   // The server said a peer left and the exchange waits for it: silence is
   // expected until it is back (or the server gives up on it).
   bool waiting_for_peer() const;
@@ -103,7 +121,6 @@ class PeerCore {
   struct Incoming {
     FileLayout layout;
     Sha256Digest expected_sha256{};
-    Sha256 hasher;
     uint32_t chunks_received = 0;
   };
 
@@ -131,8 +148,16 @@ class PeerCore {
   ClockUs clock() const;
   std::string line(ClockUs clock_us, const std::string& event) const;
 
+  void on_idle_deadline();
+  void on_first_frame_deadline();
+
   uint32_t window_;
+  uint32_t idle_timeout_s_;
+  uint32_t handshake_timeout_s_;
+  std::optional<TimeMs> first_frame_deadline_ms_;
   PeerAuth auth_;
+  TimeMs now_ms_ = 0;
+  TimeMs last_frame_ms_ = 0;
   Nonce server_nonce_{};
   Nonce client_nonce_{};
   bool server_proved_token_ = false;
@@ -154,6 +179,7 @@ class PeerCore {
   ResumePoint resume_;           // where the server said this peer starts
   std::vector<bool> peer_away_;  // by peer, from PEER_STATUS
   bool connection_lost_ = false;
+  Phase phase_before_failure_ = Phase::kAwaitFlag;
 };
 
 }  // namespace chunkex

@@ -38,11 +38,62 @@ namespace {
 
 // Challenged connections cost a nonce each; a flood of them is capped here.
 constexpr size_t kMaxAwaitingAuth = 64;
+// Rejection reasons kept for the end of the log; beyond that only counted.
+constexpr size_t kMaxRejectionsListed = 100;
 
 }  // namespace
 
+void RelayCore::on_time(TimeMs now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  // A restored exchange waits for every peer from the first moment it knows.
+  if (!grace_deadline_ms_ && exchange_running() && any_absent() && settings_.grace_s > 0) {
+    grace_deadline_ms_ = now_ms_ + seconds_to_ms(settings_.grace_s);
+  }
+  std::vector<ConnId> expired;
+  for (const auto& [conn, deadline_ms] : handshake_deadlines_ms_) {
+    if (deadline_ms <= now_ms_) expired.push_back(conn);
+  }
+  for (ConnId conn : expired) {
+    handshake_deadlines_ms_.erase(conn);
+    on_handshake_deadline(conn);
+  }
+  if (grace_deadline_ms_ && *grace_deadline_ms_ <= now_ms_) on_grace_expired();
+  if (auto stall_ms = stall_deadline_ms(); stall_ms && *stall_ms <= now_ms_) on_stall();
+}
+
+TimeMs RelayCore::next_deadline_ms() const {
+  if (phase_ == Phase::kFinished) return kNoDeadline;
+  TimeMs next = kNoDeadline;
+  for (const auto& [conn, deadline_ms] : handshake_deadlines_ms_) next = std::min(next, deadline_ms);
+  if (grace_deadline_ms_) next = std::min(next, *grace_deadline_ms_);
+  if (auto stall_ms = stall_deadline_ms()) next = std::min(next, *stall_ms);
+  return next;
+}
+
+// While paused the grace period decides, not the stall check.
+std::optional<TimeMs> RelayCore::stall_deadline_ms() const {
+  if (!exchange_running() || any_absent()) return std::nullopt;
+  return last_progress_ms_ + seconds_to_ms(settings_.stall_timeout_s);
+}
+
+void RelayCore::send(ConnId conn, Frame frame) {
+  queued_output_bytes_ += kFrameHeaderBytes + wire_payload_bytes(frame);
+  outbox_.send(conn, std::move(frame));
+}
+
+void RelayCore::close(ConnId conn) {
+  handshake_deadlines_ms_.erase(conn);
+  outbox_.close(conn);
+}
+
+void RelayCore::on_output_queued(uint64_t queued_bytes) {
+  queued_output_bytes_ = queued_bytes;
+  if (phase_ == Phase::kExchanging) pump();
+}
+
 void RelayCore::on_connect(ConnId conn) {
   if (!slot_open()) return reject_full(conn);
+  handshake_deadlines_ms_[conn] = now_ms_ + seconds_to_ms(settings_.handshake_timeout_s);
   if (settings_.token.empty()) return admit(conn);
   // The oldest challenged connection makes room: a real peer answers within
   // a round trip, a flood's connections never do, so refusing newcomers
@@ -53,7 +104,7 @@ void RelayCore::on_connect(ConnId conn) {
   }
   Nonce nonce = settings_.make_nonce();
   awaiting_auth_[conn] = nonce;
-  outbox_.send(conn, encode_challenge(nonce));
+  send(conn, encode_challenge(nonce));
 }
 
 void RelayCore::handle_auth(ConnId conn, const Frame& frame) {
@@ -67,7 +118,7 @@ void RelayCore::handle_auth(ConnId conn, const Frame& frame) {
   if (!proofs_equal(auth->proof, client_proof(settings_.token, server_nonce, auth->client_nonce))) {
     return reject_unauthenticated(conn, "authentication failed: wrong token");
   }
-  outbox_.send(conn,
+  send(conn,
                encode_auth_ok(server_proof(settings_.token, auth->client_nonce, server_nonce)));
   awaiting_auth_.erase(conn);
   if (!slot_open()) return reject_full(conn);
@@ -120,7 +171,7 @@ void RelayCore::admit(ConnId conn) {
   auto peer = static_cast<PeerIndex>(free_slot - peers_.begin());
   free_slot->conn = conn;
   peer_of_conn_[conn] = peer;
-  outbox_.send(conn, encode(FlagMessage{peer, static_cast<uint8_t>(settings_.max_clients),
+  send(conn, encode(FlagMessage{peer, static_cast<uint8_t>(settings_.max_clients),
                                         settings_.chunk_bytes}));
   outbox_.notice(fmt::format("client {} joined ({} of {})", peer_letter(peer), joined_count(),
                              settings_.max_clients));
@@ -135,8 +186,8 @@ size_t RelayCore::joined_count() const {
 // leaves or misbehaves only gives its slot (and ID) back to the next comer.
 void RelayCore::release_slot(PeerIndex peer, const std::string& why) {
   ConnId conn = peers_[peer].conn;
-  outbox_.send(conn, encode_error(why));
-  outbox_.close(conn);
+  send(conn, encode_error(why));
+  close(conn);
   peer_of_conn_.erase(conn);
   peers_[peer] = PeerSlot{};
   outbox_.notice(fmt::format("client {} left before the exchange started ({}); slot {} is free",
@@ -146,9 +197,10 @@ void RelayCore::release_slot(PeerIndex peer, const std::string& why) {
 // A rejection's moment depends on when the stranger connected, so its log
 // line waits for the end of the log, where only the count of them matters.
 void RelayCore::reject(ConnId conn, const std::string& why) {
-  outbox_.send(conn, encode_error(why));
-  outbox_.close(conn);
-  rejections_.push_back(why);
+  send(conn, encode_error(why));
+  close(conn);
+  ++rejections_total_;
+  if (rejections_.size() < kMaxRejectionsListed) rejections_.push_back(why);
   outbox_.notice(fmt::format("rejected a connection: {}", why));
 }
 
@@ -190,13 +242,14 @@ void RelayCore::on_stream_error(ConnId conn, const std::string& what) {
   if (returning_.count(conn)) return drop_returning(conn, "protocol error: " + what);
   auto found = peer_of_conn_.find(conn);
   if (found == peer_of_conn_.end()) {
-    outbox_.close(conn);
+    close(conn);
     return;
   }
   protocol_error(found->second, what);
 }
 
 void RelayCore::on_disconnect(ConnId conn) {
+  handshake_deadlines_ms_.erase(conn);
   awaiting_auth_.erase(conn);
   returning_.erase(conn);
   auto found = peer_of_conn_.find(conn);
@@ -228,9 +281,9 @@ void RelayCore::pause_for(PeerIndex peer) {
   // Peers that came back wait for their ROSTER and are told nothing else.
   Frame status = encode(PeerStatusMessage{peer, false, settings_.grace_s});
   for (const PeerSlot& slot : peers_) {
-    if (slot.conn != 0 && !slot.returning) outbox_.send(slot.conn, status);
+    if (slot.conn != 0 && !slot.returning) send(slot.conn, status);
   }
-  if (!was_paused) outbox_.exchange_paused();
+  if (!was_paused) grace_deadline_ms_ = now_ms_ + seconds_to_ms(settings_.grace_s);
 }
 
 void RelayCore::forget_work_of(PeerIndex peer) {
@@ -265,6 +318,7 @@ void RelayCore::forget_work_of(PeerIndex peer) {
 }
 
 void RelayCore::on_grace_expired() {
+  grace_deadline_ms_.reset();
   std::vector<PeerIndex> absent = absent_peers();
   if (!exchange_running() || absent.empty()) return;
   std::string names;
@@ -287,7 +341,7 @@ void RelayCore::admit_returning(ConnId conn) {
     if (!offer && !offered) offer = peer;
   }
   returning_[conn] = *offer;
-  outbox_.send(conn, encode(FlagMessage{*offer, static_cast<uint8_t>(settings_.max_clients),
+  send(conn, encode(FlagMessage{*offer, static_cast<uint8_t>(settings_.max_clients),
                                         settings_.chunk_bytes, waiting}));
   outbox_.notice(
       fmt::format("a client connected for a waiting slot (offered {})", peer_letter(*offer)));
@@ -295,8 +349,8 @@ void RelayCore::admit_returning(ConnId conn) {
 
 void RelayCore::drop_returning(ConnId conn, const std::string& why) {
   returning_.erase(conn);
-  outbox_.send(conn, encode_error(why));
-  outbox_.close(conn);
+  send(conn, encode_error(why));
+  close(conn);
   outbox_.notice("a returning client was turned away: " + why);
 }
 
@@ -318,6 +372,7 @@ void RelayCore::handle_returning_announce(ConnId conn, const Frame& frame) {
                           announce->file.size_bytes, to_hex(announce->file.sha256)));
   }
   returning_.erase(conn);
+  handshake_deadlines_ms_.erase(conn);
   PeerSlot& slot = peers_[peer];
   slot.conn = conn;
   peer_of_conn_[conn] = peer;
@@ -345,7 +400,7 @@ void RelayCore::resume_exchange() {
     if (!slot.returning) continue;
     auto peer = static_cast<PeerIndex>(p);
     roster.resume.resume_round = slot.resume_round;
-    outbox_.send(slot.conn, encode(roster));
+    send(slot.conn, encode(roster));
     if (slot.resume_round < next_deliver_round_) {
       CatchUp catch_up{ExchangeModel(model_->chunk_counts(), roster.costs), next_deliver_round_};
       while (catch_up.model.next_round() < slot.resume_round) catch_up.model.plan_next_round();
@@ -358,7 +413,7 @@ void RelayCore::resume_exchange() {
     if (!peers_[p].returning) continue;
     for (const PeerSlot& other : peers_) {
       if (!other.returning) {
-        outbox_.send(other.conn, encode(PeerStatusMessage{static_cast<PeerIndex>(p), true, 0}));
+        send(other.conn, encode(PeerStatusMessage{static_cast<PeerIndex>(p), true, 0}));
       }
     }
   }
@@ -367,7 +422,8 @@ void RelayCore::resume_exchange() {
   outbox_.log(line(max_clock(), fmt::format("exchange resumed at round {}", next_deliver_round_)));
   outbox_.notice(
       fmt::format("everyone is back: exchange resumed at round {}", next_deliver_round_));
-  outbox_.exchange_resumed();
+  grace_deadline_ms_.reset();
+  note_progress();
   pump();
 }
 
@@ -385,7 +441,7 @@ void RelayCore::reforward_unanswered(PeerIndex target) {
 // Requester q's request of `plan`, forwarded to its target.
 void RelayCore::send_forward(const RoundPlan& plan, size_t q) {
   const PlannedRequest& request = plan.requests[q];
-  outbox_.send(peers_[request.target].conn,
+  send(peers_[request.target].conn,
                encode(RequestMessage{plan.round, static_cast<PeerIndex>(q), request.chunk_index,
                                      plan.forward_clock_us[q]}));
 }
@@ -394,7 +450,7 @@ void RelayCore::refetch_all_unsent(PeerIndex target) {
   if (peers_[target].conn == 0) return;
   for (Fetch& fetch : fetches_[target]) {
     if (fetch.sent) continue;
-    outbox_.send(peers_[target].conn,
+    send(peers_[target].conn,
                  encode_refetch(ChunkHeader{fetch.header.round, fetch.header.peer,
                                             fetch.header.chunk_index, 0}));
     fetch.sent = true;
@@ -403,11 +459,10 @@ void RelayCore::refetch_all_unsent(PeerIndex target) {
 
 // In lock step everyone falls silent when one peer stalls, so silence alone
 // does not name the culprit; what the oldest open round still waits for does.
-void RelayCore::on_stall(uint32_t stalled_s) {
-  // While paused the grace period decides, not the stall check.
-  if (!exchange_running() || any_absent()) return;
+void RelayCore::on_stall() {
   std::vector<PeerIndex> culprits = peers_holding_up_exchange();
-  if (culprits.empty()) return;  // waiting on our own output, not on a peer
+  if (culprits.empty()) return note_progress();  // waiting on our own output, not on a peer
+  uint32_t stalled_s = settings_.stall_timeout_s;
   std::string names;
   for (PeerIndex peer : culprits)
     names += fmt::format("{}{}", names.empty() ? "" : ", ", peer_letter(peer));
@@ -456,10 +511,6 @@ void RelayCore::on_handshake_deadline(ConnId conn) {
   release_slot(found->second, "no ANNOUNCE before the handshake deadline");
 }
 
-void RelayCore::on_output_drained() {
-  if (phase_ == Phase::kExchanging) pump();
-}
-
 void RelayCore::on_shutdown(const std::string& why) {
   if (phase_ == Phase::kFinished) return;
   fail(fmt::format("server stopped: {}", why), std::nullopt);
@@ -475,6 +526,7 @@ void RelayCore::handle_announce(PeerIndex peer, const Frame& frame) {
     return protocol_error(peer, "announced file has more chunks than the protocol can number");
   }
   peers_[peer].file = announce->file;
+  handshake_deadlines_ms_.erase(peers_[peer].conn);
   bool everyone_announced =
       std::all_of(peers_.begin(), peers_.end(), [](const PeerSlot& slot) { return slot.file; });
   if (everyone_announced) start_exchange();
@@ -493,11 +545,12 @@ RosterMessage RelayCore::roster_of_slots() const {
 void RelayCore::start_exchange() {
   RosterMessage roster = roster_of_slots();
   begin_exchange(roster);
-  outbox_.save_exchange(SavedExchange{roster, 0});
+  saved_ = SavedExchange{roster, 0};
+  outbox_.persist(saved_);
   Frame roster_frame = encode(roster);
-  for (const PeerSlot& slot : peers_) outbox_.send(slot.conn, roster_frame);
+  for (const PeerSlot& slot : peers_) send(slot.conn, roster_frame);
   outbox_.notice(fmt::format("exchange started: at least {} rounds", rounds_total_));
-  outbox_.exchange_started();
+  note_progress();
 }
 
 // What a new exchange and a resumed one share: the model and the log's head.
@@ -544,7 +597,8 @@ void RelayCore::restore(const SavedExchange& saved) {
   }
   next_deliver_round_ = next_forward_round_ = model_->next_round();
   if (model_->finished()) phase_ = Phase::kClosing;
-  outbox_.save_exchange(SavedExchange{saved.roster, next_deliver_round_});
+  saved_ = SavedExchange{saved.roster, next_deliver_round_};
+  outbox_.persist(saved_);
   outbox_.log(line(max_clock(), fmt::format("server restarted: resuming after round {}; waiting "
                                             "for every client to come back",
                                             next_deliver_round_)));
@@ -635,9 +689,9 @@ void RelayCore::handle_refetch_data(PeerIndex peer, Frame frame) {
                   queue.front().header.chunk_index == header->chunk_index;
   if (!expected) return protocol_error(peer, "REFETCH_DATA that was not asked for");
   FileLayout layout{peers_[peer].file->size_bytes, settings_.chunk_bytes};
-  if (chunk_data(frame).size() != layout.chunk_length(header->chunk_index)) {
+  if (chunk_data_bytes(frame) != layout.chunk_length(header->chunk_index)) {
     return protocol_error(peer, fmt::format("REFETCH_DATA chunk {} carries {} bytes, expected {}",
-                                            header->chunk_index, chunk_data(frame).size(),
+                                            header->chunk_index, chunk_data_bytes(frame),
                                             layout.chunk_length(header->chunk_index)));
   }
   Fetch fetch = queue.front();
@@ -649,8 +703,9 @@ void RelayCore::handle_refetch_data(PeerIndex peer, Frame frame) {
       ChunkHeader{fetch.header.round, peer, fetch.header.chunk_index, fetch.header.clock_us});
   PeerSlot& slot = peers_[requester];
   ++chunks_refetched_;
-  refetched_bytes_ += chunk_data(frame).size();
-  outbox_.send(slot.conn, std::move(frame));
+  refetched_bytes_ += chunk_data_bytes(frame);
+  note_progress();
+  send(slot.conn, std::move(frame));
   --slot.catch_up->fetches_owed;
   if (slot.catch_up->done()) {
     slot.catch_up.reset();
@@ -705,10 +760,10 @@ void RelayCore::handle_chunk_data(PeerIndex peer, Frame frame) {
                           header->chunk_index, peer_letter(requester)));
   }
   FileLayout layout{peers_[peer].file->size_bytes, settings_.chunk_bytes};
-  if (chunk_data(frame).size() != layout.chunk_length(header->chunk_index)) {
+  if (chunk_data_bytes(frame) != layout.chunk_length(header->chunk_index)) {
     return protocol_error(
         peer, fmt::format("round {}: chunk {} carries {} bytes, expected {}", header->round,
-                          header->chunk_index, chunk_data(frame).size(),
+                          header->chunk_index, chunk_data_bytes(frame),
                           layout.chunk_length(header->chunk_index)));
   }
   if (header->clock_us != state->plan.answer_clock_us[requester]) {
@@ -758,7 +813,7 @@ void RelayCore::pump() {
 bool RelayCore::forward_next_round() {
   if (any_absent()) return false;
   if (next_forward_round_ - next_deliver_round_ >= settings_.rounds_in_flight_max) return false;
-  if (outbox_.output_backlogged()) return false;
+  if (queued_output_bytes_ > settings_.queued_output_bytes_max) return false;
   if (next_forward_round_ - next_deliver_round_ >= rounds_.size()) return false;
   RoundState& state = rounds_[next_forward_round_ - next_deliver_round_];
   if (state.requests_missing > 0) return false;
@@ -788,7 +843,9 @@ bool RelayCore::deliver_next_round() {
   ++next_deliver_round_;
   // Saved before a chunk of the round can reach a peer, so that no peer
   // ever completes a round a restarted server would not know was delivered.
-  outbox_.rounds_delivered(next_deliver_round_);
+  saved_.delivered_rounds = next_deliver_round_;
+  outbox_.persist(saved_);
+  note_progress();
   for (size_t q = 0; q < plan.requests.size(); ++q) {
     const PlannedRequest& request = plan.requests[q];
     if (request.idle) continue;
@@ -796,14 +853,14 @@ bool RelayCore::deliver_next_round() {
     rewrite_chunk_frame(
         frame, FrameType::kSendChunk,
         ChunkHeader{plan.round, request.target, request.chunk_index, plan.delivery_clock_us[q]});
-    peers_[q].bytes_received += chunk_data(frame).size();
+    peers_[q].bytes_received += chunk_data_bytes(frame);
     ++peers_[q].chunks_received;
-    outbox_.send(peers_[q].conn, std::move(frame));
+    send(peers_[q].conn, std::move(frame));
   }
   return true;
 }
 
-// Canonical order: round, then step, then client ID (SPEC section 5).
+// Canonical order: round, then step, then client ID (docs/DESIGN.md §4).
 void RelayCore::log_round(const RoundPlan& plan) {
   const auto& requests = plan.requests;
   auto each_request = [&](auto&& write) {
@@ -858,7 +915,7 @@ void RelayCore::maybe_finish() {
   outcome.success = true;
   outcome.rounds = next_deliver_round_ - 1;  // the last, all-IDLE round moved nothing
   outcome.final_clocks_us = clocks_us_;
-  outcome.rejected_connections = rejections_.size();
+  outcome.rejected_connections = rejections_total_;
   outcome.disconnects = disconnects_;
   outcome.reconnects = reconnects_;
   outcome.refetched_bytes = refetched_bytes_;
@@ -872,7 +929,7 @@ void RelayCore::maybe_finish() {
   }
   log_rejections();
   outbox_.log(line(max_clock(), "final clocks " + format_clocks(clocks_us_)));
-  for (const PeerSlot& slot : peers_) outbox_.send(slot.conn, encode(FinalMessage{clocks_us_}));
+  for (const PeerSlot& slot : peers_) send(slot.conn, encode(FinalMessage{clocks_us_}));
   phase_ = Phase::kFinished;
   close_all();
   outbox_.finished(outcome);
@@ -894,7 +951,7 @@ void RelayCore::fail(const std::string& why, std::optional<PeerIndex> culprit) {
   outbox_.notice("error: " + why);
   Frame error = encode_error(why + "; the exchange cannot go on");
   for (const PeerSlot& slot : peers_) {
-    if (slot.conn != 0) outbox_.send(slot.conn, error);
+    if (slot.conn != 0) send(slot.conn, error);
   }
   phase_ = Phase::kFinished;
   close_all();
@@ -902,7 +959,7 @@ void RelayCore::fail(const std::string& why, std::optional<PeerIndex> culprit) {
   outcome.failure = why;
   outcome.rounds = next_deliver_round_;
   outcome.final_clocks_us = clocks_us_;
-  outcome.rejected_connections = rejections_.size();
+  outcome.rejected_connections = rejections_total_;
   outcome.disconnects = disconnects_;
   outcome.reconnects = reconnects_;
   outcome.refetched_bytes = refetched_bytes_;
@@ -911,9 +968,9 @@ void RelayCore::fail(const std::string& why, std::optional<PeerIndex> culprit) {
 
 void RelayCore::close_all() {
   for (const PeerSlot& slot : peers_) {
-    if (slot.conn != 0) outbox_.close(slot.conn);
+    if (slot.conn != 0) close(slot.conn);
   }
-  for (const auto& [conn, offered] : returning_) outbox_.close(conn);
+  for (const auto& [conn, offered] : returning_) close(conn);
   returning_.clear();
 }
 
@@ -921,6 +978,10 @@ void RelayCore::log_rejections() {
   for (size_t i = 0; i < rejections_.size(); ++i) {
     outbox_.log(
         line(max_clock(), fmt::format("rejected connection {}: {}", i + 1, rejections_[i])));
+  }
+  if (rejections_total_ > rejections_.size()) {
+    outbox_.log(line(max_clock(), fmt::format("rejected {} more connections",
+                                              rejections_total_ - rejections_.size())));
   }
 }
 

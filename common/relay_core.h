@@ -27,6 +27,7 @@
 #include "common/auth.h"
 #include "common/exchange_model.h"
 #include "common/messages.h"
+#include "common/time.h"
 
 namespace chunkex {
 
@@ -49,6 +50,16 @@ struct RelaySettings {
   NonceSource make_nonce = random_nonce;
   // How long a paused exchange waits for a peer that left; 0: it fails at once.
   uint32_t grace_s = 60;
+  // A connection that has not announced its file (or proved the token) by
+  // then is dropped, and gives back the slot it held.
+  uint32_t handshake_timeout_s = 10;
+  // No round delivered (and no lost chunk fetched again) for this long while
+  // nobody is away: the peers the oldest open round waits for are named and
+  // the exchange ends.
+  uint32_t stall_timeout_s = 60;
+  // No new round is forwarded while more output than this waits to be
+  // written (the host reports it with on_output_queued()).
+  uint64_t queued_output_bytes_max = 8u << 20;
   // An exchange a previous server process started (its roster and how many
   // rounds it delivered): every slot waits for its peer to come back.
   std::optional<SavedExchange> resume_from;
@@ -67,28 +78,22 @@ struct RelayOutcome {
   uint64_t refetched_bytes = 0;  // chunk data sent again to peers that came back
 };
 
+// What the core asks of its host: a short list of actions.
 class RelayOutbox {
  public:
   virtual ~RelayOutbox() = default;
   virtual void send(ConnId conn, Frame frame) = 0;
-  // Close once the frames already queued for `conn` are written.
+  // Close once the frames already queued for `conn` are written. The host
+  // still reports the connection's end with on_disconnect().
   virtual void close(ConnId conn) = 0;
   // A line of the deterministic server log.
   virtual void log(std::string line) = 0;
   // Console only: facts whose timing or order varies between runs.
   virtual void notice(std::string text) = 0;
-  virtual void exchange_started() {}
-  // A new exchange: remember it, so that a restarted server can resume it.
-  virtual void save_exchange(const SavedExchange& /*exchange*/) {}
-  // Rounds < `rounds` are delivered (called before their chunks are sent).
-  virtual void rounds_delivered(uint64_t /*rounds*/) {}
-  // A peer left and the exchange waits (start the grace timer) / everyone is
-  // back (stop it).
-  virtual void exchange_paused() {}
-  virtual void exchange_resumed() {}
-  // True while the transport holds more unsent output than it wants to; the
-  // core then forwards no new round until on_output_drained().
-  virtual bool output_backlogged() const { return false; }
+  // Remember the exchange (roster and rounds delivered) so that a restarted
+  // server can resume it. Called when it starts and after every delivered
+  // round, before any chunk of that round is sent.
+  virtual void persist(const SavedExchange& exchange) = 0;
   virtual void finished(const RelayOutcome& outcome) = 0;
 };
 
@@ -107,24 +112,27 @@ class RelayCore {
   // `outbox` must outlive the core.
   RelayCore(RelaySettings settings, RelayOutbox& outbox);
 
+  // Time is an input: the host calls on_time() before every other call (and
+  // when next_deadline_ms() comes); every deadline that passed fires then.
+  void on_time(TimeMs now_ms);
+  TimeMs next_deadline_ms() const;
+
   void on_connect(ConnId conn);
   void on_frame(ConnId conn, Frame frame);
   // The transport could not decode the stream (malformed or oversized frame).
   void on_stream_error(ConnId conn, const std::string& what);
   void on_disconnect(ConnId conn);
-  // The handshake deadline of `conn` passed (the transport keeps the time).
-  void on_handshake_deadline(ConnId conn);
-  // No round was delivered for `stalled_s` seconds (the transport keeps the
-  // time): the peers the oldest open round waits for are stuck or gone.
-  void on_stall(uint32_t stalled_s);
   // Ctrl-C / SIGTERM.
   void on_shutdown(const std::string& why);
-  // Output was written; rounds held back by output_backlogged() may go.
-  void on_output_drained();
-  // The grace period that began with exchange_paused() is over.
-  void on_grace_expired();
+  // Output bytes the host holds, not yet written. The core counts what it
+  // sends itself between two reports.
+  void on_output_queued(uint64_t queued_bytes);
 
   bool finished() const { return phase_ == Phase::kFinished; }
+  bool exchange_started() const { return phase_ != Phase::kJoining; }
+  uint64_t rounds_delivered() const { return next_deliver_round_; }
+  // Every round is delivered; the exchange waits for the last DONEs.
+  bool closing() const { return phase_ == Phase::kClosing; }
   RelayProgress progress() const;
 
  private:
@@ -169,6 +177,13 @@ class RelayCore {
     bool forwarded = false;
   };
 
+  void send(ConnId conn, Frame frame);
+  void close(ConnId conn);
+  void on_handshake_deadline(ConnId conn);
+  void on_stall();
+  void on_grace_expired();
+  void note_progress() { last_progress_ms_ = now_ms_; }
+  std::optional<TimeMs> stall_deadline_ms() const;
   void reject(ConnId conn, const std::string& why);
   bool slot_open() const;
   bool exchange_running() const;
@@ -232,7 +247,16 @@ class RelayCore {
   uint64_t next_forward_round_ = 0;
   uint64_t next_deliver_round_ = 0;
   std::vector<ClockUs> clocks_us_;  // clocks as of the last delivered round
+  // The first kMaxRejectionsListed reasons are kept for the log; the rest
+  // only counted.
   std::vector<std::string> rejections_;
+  uint64_t rejections_total_ = 0;
+  TimeMs now_ms_ = 0;
+  std::map<ConnId, TimeMs> handshake_deadlines_ms_;  // connections still in their handshake
+  TimeMs last_progress_ms_ = 0;
+  std::optional<TimeMs> grace_deadline_ms_;  // while paused
+  uint64_t queued_output_bytes_ = 0;
+  SavedExchange saved_;
   uint64_t disconnects_ = 0;
   uint64_t reconnects_ = 0;
   uint64_t chunks_refetched_ = 0;

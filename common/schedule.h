@@ -1,4 +1,4 @@
-// The rotating request order of SPEC section 3. With N peers, round r uses
+// The rotating request order of docs/DESIGN.md §2. With N peers, round r uses
 // offset o = 1 + (r mod (N-1)) and peer i asks peer (i + o) mod N. When that
 // peer has nothing left for the requester, the next offsets are tried in turn
 // (o+1, o+2, ... wrapping within 1..N-1); a requester that lacks nothing is idle.

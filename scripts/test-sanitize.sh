@@ -7,20 +7,22 @@
 # (a killed or refused client) is not lost: any report fails the run, and is
 # printed at the end.
 #
-# CHUNKEX_ASAN_SKIP_BENCH=1 leaves out the bench/ tools, which no test runs
-# (CI sets it). CC=clang CXX=clang++ builds with clang in a new build directory
-# (CI does: faster).
+# CHUNKEX_ASAN_SKIP_BENCH=1 leaves out the bench/ tools but the WAN link
+# emulator, which test_cross_host.sh uses (CI sets it). CC=clang CXX=clang++
+# builds with clang in a new build directory (CI does: faster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 build_dir="${CHUNKEX_ASAN_BUILD_DIR:-build-asan}"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHUNKEX_SANITIZE=ON >/dev/null
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+  -DCHUNKEX_SANITIZE=ON >/dev/null
 targets=()
 if [ -n "${CHUNKEX_ASAN_SKIP_BENCH:-}" ]; then
   # What "all" builds (the top-level targets and each directory's "all"),
-  # but bench/all.
+  # but bench/all; plus the WAN link emulator.
   mapfile -t targets < <(ninja -C "$build_dir" -t query all |
     awk '/^  input:/ { f = 1; next } /^  outputs:/ { f = 0 } f && $1 !~ /^bench\// { print $1 }')
+  targets+=(chunkex-wan-proxy)
 fi
 if [ ${#targets[@]} -gt 0 ]; then
   cmake --build "$build_dir" --target "${targets[@]}"

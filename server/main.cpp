@@ -1,11 +1,17 @@
 // chunkex-server: the relay. Accepts max_clients peers, runs the lock-step
-// exchange and exits 0 once every peer has verified every file.
+// exchange and exits 0 once every peer has verified every file. The protocol
+// and its policies live in common/ (RelayHost over the Asio link).
+#include <cstdio>
 #include <optional>
 
 #include <asio.hpp>
+#include <fmt/format.h>
 
 #include "common/io/cli.h"
-#include "server/relay_server.h"
+#include "common/io/console.h"
+#include "common/io/file_records.h"
+#include "common/io/log_file.h"
+#include "common/net/asio_links.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"chunkex relay server: accepts the peers and runs the lock-step chunk exchange",
@@ -25,9 +31,21 @@ int main(int argc, char** argv) {
     std::optional<chunkex::SavedExchange> saved;
     if (!fresh) saved = chunkex::load_saved_exchange(config);
     asio::io_context io;
-    chunkex::RelayServer server(io, config, std::move(saved));
-    server.listen(port_file);
+    chunkex::AsioRelayLink link(io, config);
+    std::string address = link.listen();
+    fmt::print("listening on {}\n", address);
+    std::fflush(stdout);
+    if (!port_file.empty()) {
+      chunkex::write_file_atomically(port_file, address.substr(address.rfind(':') + 1) + "\n");
+    }
+    chunkex::Console console("[server] ");
+    chunkex::FileRelayRecords records(config);
+    chunkex::RelayHost host(config, std::move(saved), link, records, console,
+                            chunkex::steady_now_ms());
+    link.attach(host);
+    link.start(address);
     io.run();
-    return server.exit_code();
+    if (!records.summary_path().empty()) console.say("summary written to " + records.summary_path());
+    return host.exit_code();
   });
 }

@@ -1,7 +1,7 @@
 // chunkex-gen: writes the peers' input files A.file, B.file, ... filled with
-// seeded pseudo-random bytes, so the same seed always gives the same files
-// (and therefore the same logs).
-#include <array>
+// seeded pseudo-random bytes (common/random.h), so the same seed always gives
+// the same files (and therefore the same logs); chunkex-sim --chunks/--bytes
+// draws exactly the same content without writing it.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,51 +13,21 @@
 #include "common/io/cli.h"
 #include "common/io/log_file.h"
 #include "common/peer_id.h"
+#include "common/random.h"
 
 namespace {
-
-// xoshiro256** seeded through splitmix64: fast, and fixed by its definition,
-// unlike std:: distributions whose output may differ between libraries.
-class Xoshiro256 {
- public:
-  explicit Xoshiro256(uint64_t seed) {
-    for (auto& word : state_) word = splitmix64(seed);
-  }
-  uint64_t next() {
-    uint64_t result = rotl(state_[1] * 5, 7) * 9;
-    uint64_t t = state_[1] << 17;
-    state_[2] ^= state_[0];
-    state_[3] ^= state_[1];
-    state_[1] ^= state_[2];
-    state_[0] ^= state_[3];
-    state_[2] ^= t;
-    state_[3] = rotl(state_[3], 45);
-    return result;
-  }
-
- private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  static uint64_t splitmix64(uint64_t& x) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  std::array<uint64_t, 4> state_{};
-};
 
 void write_random_file(const std::string& path, uint64_t size_bytes, uint64_t seed) {
   std::string temporary = path + ".part";
   std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error("cannot create " + temporary);
-  Xoshiro256 random(seed);
-  std::vector<uint64_t> block(1 << 17);  // 1 MiB
+  chunkex::GeneratedByteStream content(seed);
+  std::vector<uint8_t> block(1 << 20);
   for (uint64_t written = 0; written < size_bytes;) {
-    for (auto& word : block) word = random.next();
-    auto take = static_cast<std::streamsize>(
-        std::min<uint64_t>(block.size() * sizeof(uint64_t), size_bytes - written));
-    out.write(reinterpret_cast<const char*>(block.data()), take);
-    written += static_cast<uint64_t>(take);
+    size_t take = static_cast<size_t>(std::min<uint64_t>(block.size(), size_bytes - written));
+    content.read(std::span<uint8_t>(block.data(), take));
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(take));
+    written += take;
   }
   out.close();
   if (!out) throw std::runtime_error("cannot write " + temporary + " (disk full?)");
@@ -95,7 +65,7 @@ int main(int argc, char** argv) {
       auto peer = static_cast<chunkex::PeerIndex>(i);
       std::string path =
           (std::filesystem::path(data_dir) / (chunkex::peer_name(peer) + ".file")).string();
-      write_random_file(path, sizes[i], seed * 1000003 + i);
+      write_random_file(path, sizes[i], chunkex::generated_file_seed(seed, i));
       fmt::print("wrote {} ({} bytes)\n", path, sizes[i]);
     }
     return 0;

@@ -54,18 +54,8 @@ void Console::progress(const std::string& text) {
   std::fflush(stdout);
 }
 
-std::chrono::milliseconds Console::progress_period() const {
-  return std::chrono::milliseconds(terminal_ ? 250 : 1000);
-}
-
-std::string format_bytes(double bytes) {
-  static constexpr const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
-  size_t unit = 0;
-  while (bytes >= 1000 && unit + 1 < std::size(kUnits)) {
-    bytes /= 1000;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, kUnits[unit]);
+int64_t Console::progress_period_ms() const {
+  return terminal_ ? 250 : 1000;
 }
 
 }  // namespace chunkex

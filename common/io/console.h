@@ -6,20 +6,23 @@
 #include <chrono>
 #include <string>
 
+#include "common/host/notices.h"
+#include "common/units.h"
+
 namespace chunkex {
 
-class Console {
+class Console : public Notices {
  public:
   explicit Console(std::string prefix);
 
   // A message on its own line (clears a progress line first).
-  void say(const std::string& text);
-  void error(const std::string& text);
-  void warn(const std::string& text);
+  void say(const std::string& text) override;
+  void error(const std::string& text) override;
+  void warn(const std::string& text) override;
   // Shows `text` as progress; on a non-terminal at most every few seconds.
-  void progress(const std::string& text);
-  void end_progress();
-  std::chrono::milliseconds progress_period() const;
+  void progress(const std::string& text) override;
+  void end_progress() override;
+  int64_t progress_period_ms() const override;
 
  private:
   void to_stderr(const std::string& kind, const std::string& text);
@@ -30,7 +33,5 @@ class Console {
   std::chrono::steady_clock::time_point last_plain_progress_{};
 };
 
-// 1536 -> "1.5 KB" (powers of 1000: MB/s figures compare with network rates).
-std::string format_bytes(double bytes);
 
 }  // namespace chunkex

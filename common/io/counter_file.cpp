@@ -79,11 +79,4 @@ std::optional<TextFields> read_counter_file(const std::string& path, const std::
   return fields;
 }
 
-std::optional<std::string> field_value(const TextFields& fields, const std::string& key) {
-  for (const auto& [name, value] : fields) {
-    if (name == key) return value;
-  }
-  return std::nullopt;
-}
-
 }  // namespace chunkex

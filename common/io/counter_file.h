@@ -16,9 +16,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/io_types.h"
+
 namespace chunkex {
 
-using TextFields = std::vector<std::pair<std::string, std::string>>;  // key, rest of line
 
 class CounterFile {
  public:
@@ -47,8 +48,5 @@ class CounterFile {
 // The fields of a counter file whose first line is `magic` (the counter is
 // the last field); nullopt when there is no such file or it is not one.
 std::optional<TextFields> read_counter_file(const std::string& path, const std::string& magic);
-
-// The value of the first field named `key`, if any.
-std::optional<std::string> field_value(const TextFields& fields, const std::string& key);
 
 }  // namespace chunkex

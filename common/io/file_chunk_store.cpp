@@ -58,8 +58,8 @@ FileChunkStore::FileChunkStore(std::optional<std::string> own_file, std::string 
 
 FileChunkStore::~FileChunkStore() {
   if (own_fd_ >= 0) ::close(own_fd_);
-  for (int fd : incoming_fds_) {
-    if (fd >= 0) ::close(fd);
+  for (Incoming& file : incoming_) {
+    if (file.fd >= 0) ::close(file.fd);
   }
 }
 
@@ -80,25 +80,29 @@ std::string FileChunkStore::final_path(PeerIndex owner) const {
       .string();
 }
 
+FileChunkStore::Incoming& FileChunkStore::incoming(PeerIndex owner) {
+  if (incoming_.size() <= owner) incoming_.resize(owner + 1);
+  return incoming_[owner];
+}
+
 void FileChunkStore::begin_file(PeerIndex owner, uint64_t size_bytes) {
   make_directories(out_dir_);
-  if (incoming_fds_.size() <= owner) incoming_fds_.resize(owner + 1, -1);
   std::string path = temporary_path(final_path(owner));
   close_incoming(owner);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw_errno("cannot create", path);
-  incoming_fds_[owner] = fd;
+  incoming(owner).fd = fd;
+  incoming(owner).size_bytes = size_bytes;
   if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) throw_errno("cannot size", path);
 }
 
-void FileChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
-                                 Sha256& hasher) {
-  if (incoming_fds_.size() <= owner) incoming_fds_.resize(owner + 1, -1);
+void FileChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept) {
   std::string path = temporary_path(final_path(owner));
   close_incoming(owner);
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) throw_errno("cannot resume: cannot open", path);
-  incoming_fds_[owner] = fd;
+  incoming(owner).fd = fd;
+  incoming(owner).size_bytes = size_bytes;
   struct stat info {};
   if (::fstat(fd, &info) != 0) throw_errno("cannot stat", path);
   if (static_cast<uint64_t>(info.st_size) < bytes_kept) {
@@ -114,14 +118,15 @@ void FileChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t 
     ssize_t got = ::pread(fd, block.data(), want, static_cast<off_t>(done));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) throw_errno("cannot read", path);
-    hasher.update(ByteView(block.data(), static_cast<size_t>(got)));
+    incoming(owner).digest.add_kept(ByteView(block.data(), static_cast<size_t>(got)));
     done += static_cast<uint64_t>(got);
   }
 }
 
 void FileChunkStore::close_incoming(PeerIndex owner) {
-  if (incoming_fds_[owner] >= 0) ::close(incoming_fds_[owner]);
-  incoming_fds_[owner] = -1;
+  Incoming& file = incoming(owner);
+  if (file.fd >= 0) ::close(file.fd);
+  file = Incoming{};
 }
 
 bool FileChunkStore::has_committed_file(PeerIndex owner) {
@@ -189,10 +194,30 @@ void FileChunkStore::clear_progress() {
   progress_.remove();
 }
 
-void FileChunkStore::write_chunk(PeerIndex owner, uint64_t offset, ByteView data) {
+void FileChunkStore::write_chunk(PeerIndex owner, uint64_t offset, const ChunkBytes& chunk) {
+  Incoming& file = incoming(owner);
+  if (!chunk.ref) {
+    write_bytes(owner, offset, chunk.data);
+    file.digest.add(offset, chunk);
+    return;
+  }
+  const ChunkRef& ref = *chunk.ref;
+  if (!file.reader) file.reader = ref.source->open_reader();
+  file.buffer.resize(ref.length_bytes);
+  file.reader->read(ref.offset, file.buffer);
+  write_bytes(owner, offset, file.buffer);
+  file.digest.add(offset, ChunkBytes{file.buffer, std::nullopt});
+}
+
+Sha256Digest FileChunkStore::received_digest(PeerIndex owner) {
+  Incoming& file = incoming(owner);
+  return file.digest.finish(file.size_bytes);
+}
+
+void FileChunkStore::write_bytes(PeerIndex owner, uint64_t offset, ByteView data) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t put = ::pwrite(incoming_fds_[owner], data.data() + done, data.size() - done,
+    ssize_t put = ::pwrite(incoming(owner).fd, data.data() + done, data.size() - done,
                            static_cast<off_t>(offset + done));
     if (put < 0 && errno == EINTR) continue;
     if (put < 0) throw_errno("cannot write", temporary_path(final_path(owner)));
@@ -202,8 +227,9 @@ void FileChunkStore::write_chunk(PeerIndex owner, uint64_t offset, ByteView data
 
 void FileChunkStore::commit_file(PeerIndex owner) {
   std::string final_name = final_path(owner);
-  if (::close(incoming_fds_[owner]) != 0) throw_errno("cannot close", temporary_path(final_name));
-  incoming_fds_[owner] = -1;
+  int fd = incoming(owner).fd;
+  incoming(owner) = Incoming{};
+  if (::close(fd) != 0) throw_errno("cannot close", temporary_path(final_name));
   if (std::rename(temporary_path(final_name).c_str(), final_name.c_str()) != 0) {
     throw_errno("cannot rename to", final_name);
   }

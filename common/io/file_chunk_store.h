@@ -10,6 +10,7 @@
 // counts a chunk that is not in the .part file.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,17 +28,20 @@ class FileChunkStore : public ChunkStore {
 
   FileAnnouncement open_own_file(PeerIndex self) override;
   void begin_file(PeerIndex owner, uint64_t size_bytes) override;
-  void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override;
+  void write_chunk(PeerIndex owner, uint64_t offset, const ChunkBytes& chunk) override;
+  Sha256Digest received_digest(PeerIndex owner) override;
   void commit_file(PeerIndex owner) override;
   std::vector<PeerIndex> slots_with_saved_progress() override;
   std::optional<SavedProgress> saved_progress(PeerIndex self) override;
   void begin_progress(const SavedProgress& progress) override;
   void record_progress(uint64_t rounds_completed) override;
   void clear_progress() override;
-  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
-                   Sha256& hasher) override;
+  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept) override;
   bool has_committed_file(PeerIndex owner) override;
 
+  // Names received files for `self` without opening an own file (the
+  // simulator serves its own files from elsewhere).
+  void name_files_for(PeerIndex self) { self_ = self; }
   std::string final_path(PeerIndex owner) const;
   std::string progress_path(PeerIndex self) const;
   std::string own_path() const { return own_path_; }
@@ -45,7 +49,19 @@ class FileChunkStore : public ChunkStore {
   int own_fd() const { return own_fd_; }
 
  private:
+  struct Incoming {
+    int fd = -1;
+    uint64_t size_bytes = 0;
+    ReceivedDigest digest;
+    // Chunks that came by reference (the simulator writing files out) are
+    // read from their source here and written and hashed as bytes.
+    std::unique_ptr<ContentReader> reader;
+    Bytes buffer;
+  };
+
   void close_incoming(PeerIndex owner);
+  Incoming& incoming(PeerIndex owner);
+  void write_bytes(PeerIndex owner, uint64_t offset, ByteView data);
 
   std::optional<std::string> own_file_override_;
   std::string data_dir_;
@@ -53,7 +69,7 @@ class FileChunkStore : public ChunkStore {
   std::string own_path_;
   PeerIndex self_ = 0;
   int own_fd_ = -1;
-  std::vector<int> incoming_fds_;  // by owner; -1 when not open
+  std::vector<Incoming> incoming_;  // by owner; fd -1 when not open
   CounterFile progress_;
 };
 

@@ -17,7 +17,9 @@
 // state as one feed of the whole stream); every frame respects its type's
 // limit; a failed decoder stays failed and yields nothing; every frame
 // survives encode_frame -> decode; every payload decoder accepts only its own
-// type and re-encodes what it accepted to the same payload.
+// type and re-encodes what it accepted to the same payload; a decoded frame
+// never carries its chunk by reference (frame.h ChunkRef), and a chunk frame's
+// data is what received_chunk() hands a store (content.h).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -26,6 +28,7 @@
 
 #include "common/auth.h"
 #include "common/bytes.h"
+#include "common/content.h"
 #include "common/frame.h"
 #include "common/messages.h"
 #include "fuzz_support.h"
@@ -129,6 +132,9 @@ void check_messages(const Frame& frame) {
     ByteView data = chunk_data(frame);
     FUZZ_CHECK(data.size() == frame.payload.size() - kChunkHeaderBytes);
     FUZZ_CHECK(same_bytes(data, ByteView(frame.payload).subspan(kChunkHeaderBytes)));
+    FUZZ_CHECK(chunk_data_bytes(frame) == data.size());
+    ChunkBytes received = received_chunk(frame);  // what a peer hands its store
+    FUZZ_CHECK(!received.ref && received.size() == data.size() && same_bytes(received.data, data));
     Frame rebuilt = make_chunk_frame(frame.type, *header, data.size());
     if (!data.empty()) std::memcpy(chunk_data_area(rebuilt), data.data(), data.size());
     FUZZ_CHECK(same_frame(rebuilt, frame));
@@ -148,6 +154,9 @@ void check_frame(const Frame& frame, uint32_t limit) {
   auto type = frame_type_from_byte(type_byte);
   FUZZ_CHECK(type && *type == frame.type);
   FUZZ_CHECK(frame_type_name(frame.type) != "UNKNOWN");
+  // A decoder yields bytes, never a chunk by reference (only the simulator's
+  // in-memory link makes those): what crossed the wire is the payload.
+  FUZZ_CHECK(!frame.data_ref && wire_payload_bytes(frame) == frame.payload.size());
   FUZZ_CHECK(frame.payload.size() <= max_payload_bytes(frame.type, limit));
   FUZZ_CHECK(frame.payload.size() <= kMaxControlPayloadBytes ||
              (carries_chunk_data(frame.type) &&

@@ -1,54 +1,102 @@
-// libFuzzer target: the relay server's per-connection handling (RelayCore),
-// driven the way the Asio transport drives it, with four connections.
+// libFuzzer target: the relay server's per-connection handling, through the
+// relay's host (RelayHost, common/host/relay_host.h) with four connections.
+// The harness is the host's RelayLink, as the Asio link is in the server: it
+// numbers connections, decodes every byte a connection sends through that
+// connection's FrameDecoder (decoded frames -> on_frame, a malformed stream ->
+// on_stream_error), reports on_connect / on_closed / on_output_written, and
+// tells the host the time: a clock in ms that only the input moves forward
+// (never a deadline method: a deadline fires when the host's
+// next_deadline_ms() is reached). It is also the host's RelayRecords (the
+// log, the saved exchange that a restarted server resumes, the summary) and
+// gives it RecordedNotices. In honest mode every peer is a PeerHost (the
+// client's host: reconnect policy included) over a PeerLink of the harness
+// and a FuzzChunkStore.
 //
 // Input layout (tests/fuzz/make_corpus.py writes seeds in it):
-//   byte 0   bit 0     honest mode: every connection is a real PeerCore
+//   byte 0   bit 0     honest mode: every connection is a real PeerHost
 //                      exchanging a small file; frames are injected or
 //                      tampered with only on the fuzzed connection (and on
-//                      connections opened later)
+//                      connections opened later, reconnections included)
 //            bit 1     (not honest) every connection announces a valid file first
 //            bits 2-3  the fuzzed connection (0..3) in honest mode
-//            bits 4-5  the relay's rounds_in_flight_max (kRelayWindows)
+//            bits 4-5  the relay's window, Config::window (kRelayWindows)
 //            bits 6-7  the peers' window (kPeerWindows)
 //   bytes 1-2          file sizes of connections 1..4, one nibble each (kSizes)
 //   byte 3   bit 0     the server requires a token (CHALLENGE / AUTH / AUTH_OK first)
 //            bit 1     (honest) the fuzzed connection's peer has the wrong token
-//            bit 2     no grace period (grace_s 0: a peer that leaves mid-exchange
-//                      ends it); otherwise kGraceS, and a leaving peer pauses it
+//            bit 2     no grace period (reconnect_grace_s 0: a peer that leaves
+//                      mid-exchange ends it, and peers do not reconnect);
+//                      otherwise kGraceS, and a leaving peer pauses it
 //   then operations, one byte each: low nibble the kind (Op), high nibble
 //   picks the connection; some kinds read argument bytes after it.
 //
-// Reconnecting: in honest mode, kConnectNew with bit 3 of its selector set
-// restarts a peer whose process vanished (or that failed once its connection
-// was gone): a new PeerCore over the SAME FuzzChunkStore, which keeps the
-// received files and the saved progress, so it claims its old slot back. A
-// kShutdown with selector 13 kills the server: every connection drops, every
-// peer loses it, and a new RelayCore starts from what the old one saved
-// (RelaySettings::resume_from); selector 12 fires the grace timer.
-//
-// Every byte a connection sends goes through its own FrameDecoder, as in the
-// server (decoded frames -> on_frame, a malformed stream -> on_stream_error).
+// Time: the clock starts at 0 and moves only by kAdvance (a fixed step
+// from kAdvanceMs, or to the relay's next deadline) and by kShutdown 14 (the
+// stall timeout) and 12 (to the relay's next deadline: the end of the grace
+// period while paused). Every host deadline on the way fires at its own
+// moment, in time order. A protocol deadline firing (the relay's handshake,
+// stall, grace or flush deadline; a peer's first-frame, idle or connect
+// deadline) counts as a perturbation; a peer's reconnect attempt does not.
 // When the operations are done, every queued frame is delivered until nothing
-// moves. Checked throughout: no send or close to ConnId 0 or to a connection
-// the (current) relay never heard of, nothing sent after a close, finished()
-// once and nothing sent after it to a connection that held a slot, every such
-// connection closed when the relay finishes, every frame the relay sends is
-// one a peer's decoder accepts; with a token, no AUTH_OK without a valid AUTH
-// and no slot (FLAG) without AUTH_OK. Reconnecting: a FLAG lists waiting slots
-// exactly while the exchange is paused, and offers one of them; ROSTER once
-// per connection, only after its ANNOUNCE, naming the file it announced, the
-// same files for everyone, and a resume point only from a matching claim;
+// moves, and the clock moves on to reconnect attempts only (never past a
+// protocol deadline), until nothing is left to do.
+//
+// Leaving and coming back, in honest mode: kDisconnect kills a peer's process
+// (its host is dropped; high nibble bit 3 instead cuts the connection, and the
+// PeerHost connects again by itself once the clock passes its reconnect
+// attempt). kConnectNew with bit 3 restarts a peer whose process vanished,
+// whose host gave up, or whose connection is dead: a new PeerHost over the
+// SAME FuzzChunkStore, which keeps the received files and the saved progress,
+// so it claims its old slot back. kShutdown 13 kills the server: every
+// connection drops, and a new RelayHost starts from the exchange the old one
+// saved (resume_from); the peers see their connections end and reconnect.
+// kBacklog sets the output the link reports queued (queued_bytes()) above or
+// below the relay's limit, and reports it; the link also reports output
+// written each time a frame reaches a peer.
+//
+// Checked throughout: no send or close to ConnId 0 or to a connection the
+// (current) relay never heard of or was told is closed, nothing sent after a
+// close, the exchange finishes once (close_log, then the summary) and nothing
+// is sent after that to a connection that held a slot, every such connection
+// closed when the relay finishes, every frame the relay sends is one a peer's
+// decoder accepts; with a token, no AUTH_OK without a valid AUTH and no slot
+// (FLAG) without AUTH_OK. Reconnecting: a FLAG lists waiting slots exactly
+// while the exchange is paused, and offers one of them; ROSTER once per
+// connection, only after its ANNOUNCE, naming the file it announced, the same
+// files for everyone, and a resume point only from a matching claim;
 // REQUEST_CHUNK / SEND_CHUNK / REFETCH / PEER_STATUS / FINAL only to a
-// connection that was sent ROSTER, never about its own slot; SEND_CHUNK and
-// REFETCH only for rounds reported delivered; no round delivered while paused;
-// the grace timer ends only a paused exchange; the peers' saved progress
-// never counts a chunk that is not in their files (FuzzChunkStore).
+// connection that was sent ROSTER, never about its own slot; the exchange is
+// persisted once as it starts (or as a restarted server is built) and then
+// once per delivered round, in order, never while paused, and SEND_CHUNK and
+// REFETCH come only for rounds persisted as delivered; a pause only with a
+// grace period. Time: after on_time(now) a host's next deadline is later than
+// now (a live link would spin otherwise); no deadline fires early: a
+// connection dropped for its handshake had 10 s, a grace expiry came
+// reconnect_grace_s after the pause began, a stall 60 s after the last
+// progress the harness saw; a peer gives up on a silent server only after its
+// first-frame or idle timeout, and never on a connect the link answered. The
+// peers' stores: writes in order and within the file, the digest asked once
+// after the last byte, commit only after it, the saved progress never counting
+// a chunk that is not in the file (FuzzChunkStore); a peer's link: nothing
+// sent outside an open session, its own chunks within its file, a session
+// closed once, and a peer that sees its connection end finishes its core.
 // In honest mode with nothing injected: the exchange succeeds, every file
 // arrives byte for byte, clocks match the model, and the logs equal those of a
 // plain round-robin run with the default windows. With honest peers that only
 // left and came back (or a server that restarted): once every slot is held
 // again the exchange must finish and succeed exactly as a plain run (logs
 // equal but for the pause / reconnect / resume lines).
+//
+// What no longer applies since the hosts (issue 8): the harness cannot fire
+// one connection's handshake deadline alone (kAdvance moves the one clock, so
+// every deadline due fires), nor the grace timer while nothing is paused (the
+// core only has that deadline while paused; "the grace timer ends only a
+// paused exchange" is now "a grace expiry comes only while paused, and not
+// early"); "paused" is read from RelayProgress after every host call, since
+// the outbox no longer reports exchange_paused() / exchange_resumed(); and the
+// nonces are OpenSSL's (RelayHost and PeerHost take no NonceSource), so the
+// bytes of CHALLENGE / AUTH / AUTH_OK differ from run to run; no check depends
+// on them.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -56,18 +104,23 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/auth.h"
 #include "common/bytes.h"
 #include "common/chunking.h"
+#include "common/config.h"
 #include "common/exchange_model.h"
 #include "common/frame.h"
+#include "common/host/notices.h"
+#include "common/host/peer_host.h"
+#include "common/host/relay_host.h"
 #include "common/messages.h"
-#include "common/peer_core.h"
 #include "common/relay_core.h"
 #include "common/sha256.h"
+#include "common/time.h"
 #include "fuzz_support.h"
 
 namespace chunkex::fuzz {
@@ -80,9 +133,16 @@ constexpr uint64_t kSizes[16] = {0,   1,   2,   63,  64,  65,  100, 127,
 constexpr uint32_t kRelayWindows[4] = {1, 2, 8, 32};
 constexpr uint32_t kPeerWindows[4] = {1, 2, 8, 128};
 constexpr uint32_t kGraceS = 60;
+constexpr uint32_t kHandshakeS = 10;  // Config::handshake_timeout_s
+constexpr uint32_t kIdleS = 60;       // Config::idle_timeout_s: the relay's stall limit
 constexpr size_t kMaxConnections = 80;  // past the relay's limit of 64 authenticating
 const std::string kToken = "fuzz-token";
 constexpr size_t kMaxDrainSteps = 1'000'000;  // far above any exchange of these files
+constexpr size_t kMaxDeadlineSteps = 100'000;
+// kAdvance: by high nibble, how far the clock moves (ms). 0..3 pass the
+// handshake timeout, as the old "handshake deadline" op did.
+constexpr TimeMs kAdvanceMs[16] = {10'000, 10'000, 10'000, 10'000, 1,     10,    100,    499,
+                                   500,    1'000,  4'999,  5'000,  9'999, 30'000, 60'000, 120'000};
 
 // CHUNKEX_FUZZ_VERBOSE=1: print the relay's log and outcome (for triage).
 bool verbose() {
@@ -105,6 +165,10 @@ bool contains(const std::string& text, const char* part) {
   return text.find(part) != std::string::npos;
 }
 
+bool starts_with(const std::string& text, const char* prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
+
 enum Op : uint8_t {
   kStepToPeer = 0,    // deliver the next relay -> peer frame of a connection
   kStepToRelay = 1,   // deliver the next peer -> relay frame of a connection
@@ -114,15 +178,18 @@ enum Op : uint8_t {
   kTamperToRelay = 5, // u8 position, u8 xor: flip bits of the next peer -> relay frame
   kDropToRelay = 6,   // lose the next peer -> relay frame
   kDupToRelay = 7,    // send the next peer -> relay frame twice
-  kDisconnect = 8,    // the peer's process vanishes
+  kDisconnect = 8,    // the peer's process vanishes; high nibble bit 3: the connection
+                      // is cut instead (both ends see it end; the peer reconnects)
   kConnectNew = 9,    // a new connection (a new honest peer in honest mode; high
                       // nibble bit 3: a restart of a peer that vanished, if any)
-  kDeadline = 10,     // the handshake deadline of a connection passes
-  kBacklog = 11,      // output_backlogged() = high nibble bit 0; drained when false
-  kDrained = 12,      // on_output_drained()
+  kAdvance = 10,      // the clock moves by kAdvanceMs[high nibble]
+  kBacklog = 11,      // the link's queued bytes: above the relay's limit if high
+                      // nibble bit 0, else none; reported (on_output_written)
+  kDrained = 12,      // on_output_written()
   kTamperToPeer = 13, // u8 position, u8 xor: flip bits of the next relay -> peer frame
-  kShutdown = 14,     // high nibble 15: on_shutdown (Ctrl-C); 14: on_stall; 13: the server
-                      // is killed and restarted; 12: on_grace_expired; otherwise a step both ways
+  kShutdown = 14,     // high nibble 15: on_shutdown (Ctrl-C); 14: the clock moves by the
+                      // stall timeout; 13: the server is killed and restarted; 12: the
+                      // clock moves to the relay's next deadline; otherwise a step both ways
   kStructured = 15,   // u8 kind, fields: a plausible ANNOUNCE/REQUEST/IDLE/CHUNK_DATA/DONE/
                       // ERROR/AUTH, ANNOUNCE with a resume claim, REFETCH_DATA, or the
                       // exact frame the schedule says this slot sends
@@ -141,30 +208,25 @@ struct Options {
   uint32_t grace_s = kGraceS;
 };
 
-// Nonces that differ per call and repeat from run to run.
-NonceSource counting_nonces(uint8_t tag) {
-  auto counter = std::make_shared<uint64_t>(0);
-  return [counter, tag] {
-    Nonce nonce{};
-    nonce[0] = tag;
-    store_big_endian<uint64_t>(nonce.data() + 1, ++*counter);
-    return nonce;
-  };
+// What both hosts read: the relay's and a peer's configuration differ only in
+// the window and, for a peer, the token it has.
+Config base_config(const Options& options) {
+  Config config;
+  config.host = "fuzz.invalid";
+  config.max_clients = kClients;
+  config.chunk_bytes = kChunkBytes;
+  config.costs = default_costs();
+  config.handshake_timeout_s = kHandshakeS;
+  config.idle_timeout_s = kIdleS;
+  config.reconnect_grace_s = options.grace_s;
+  return config;
 }
 
-// Field by field: RelaySettings gains fields (authentication) whose defaults suit here.
-RelaySettings relay_settings(const Options& options) {
-  RelaySettings settings;
-  settings.max_clients = kClients;
-  settings.chunk_bytes = kChunkBytes;
-  settings.costs = default_costs();
-  settings.rounds_in_flight_max = options.relay_window;
-  settings.grace_s = options.grace_s;
-  if (options.token) {
-    settings.token = kToken;
-    settings.make_nonce = counting_nonces(0x5e);
-  }
-  return settings;
+Config relay_config(const Options& options) {
+  Config config = base_config(options);
+  config.window = options.relay_window;
+  config.token = options.token ? kToken : "";
+  return config;
 }
 
 struct Logs {
@@ -188,40 +250,48 @@ std::vector<std::string> without_interruptions(const std::vector<std::string>& l
   return kept;
 }
 
-class Harness : public RelayOutbox {
+// A peer's ClientX.txt: written anew by every session (PeerHost opens it
+// once the server names the peer).
+class FuzzPeerRecords : public PeerRecords {
  public:
-  struct Peer {
-    Peer(std::shared_ptr<FuzzChunkStore> shared_store, uint64_t file_size, uint64_t file_seed,
-         uint32_t window, PeerAuth peer_auth)
-        : store(std::move(shared_store)),
-          size(file_size),
-          seed(file_seed),
-          auth(peer_auth),
-          run(store->run),
-          out(*store),
-          core(window, *store, out, std::move(peer_auth)) {}
-    std::shared_ptr<FuzzChunkStore> store;  // shared with its restarts
-    uint64_t size;
-    uint64_t seed;
-    PeerAuth auth;
-    int run;  // store->run of this process
-    FuzzPeerOutbox out;
-    PeerCore core;
-    std::optional<RosterMessage> roster;  // the first well-formed ROSTER it was given
-    bool gone = false;                    // its process vanished
-    bool restarted = false;               // a later process took its store over
-  };
+  void open_log(PeerIndex peer) override {
+    FUZZ_CHECK(!open);  // closed by the session before
+    open = true;
+    self = peer;
+    lines.clear();
+  }
+  void log_line(const std::string& line) override {
+    FUZZ_CHECK(open);
+    lines.push_back(line);
+  }
+  void close_log() override {
+    FUZZ_CHECK(open);
+    open = false;
+  }
+
+  bool open = false;
+  std::optional<PeerIndex> self;
+  std::vector<std::string> lines;
+};
+
+class Harness : private RelayLink, private RelayRecords {
+ public:
+  struct Process;
 
   struct Conn {
     ConnId id = 0;
     bool fuzzable = false;
-    std::unique_ptr<Peer> peer;  // honest mode only
-    FrameDecoder decoder{kChunkBytes};
-    std::deque<std::optional<Frame>> to_peer;  // nullopt: the relay closed
-    bool closed_by_relay = false;
+    Process* process = nullptr;  // honest mode: the peer behind it
+    FrameDecoder decoder{kChunkBytes};  // the relay's side
+    FrameDecoder peer_decoder;          // the peer's side (limit: from FLAG, via the link)
+    std::deque<std::optional<Frame>> to_peer;  // nullopt: the connection ends there
+    std::deque<Frame> to_server;
+    bool relay_knows = false;   // on_connect reported, on_closed not yet (nor the server died)
+    bool relay_closed = false;  // the relay closed it (close_after_flush, close_all_now)
     bool stream_failed = false;
-    bool disconnected = false;
-    bool deadline_fired = false;
+    bool peer_closed = false;  // the peer closed its side (or its process died)
+    TimeMs connected_ms = 0;
+    TimeMs last_frame_ms = 0;  // the last frame delivered to the peer
     std::optional<Nonce> server_nonce;  // from the CHALLENGE it was sent
     bool auth_seen = false;             // it sent an AUTH (the relay reads only the first)
     bool sent_valid_auth = false;
@@ -236,13 +306,72 @@ class Harness : public RelayOutbox {
     bool roster_sent = false;
     bool final_sent = false;
     std::deque<ChunkHeader> refetches;  // REFETCHes sent to it, oldest first
-    bool touched = false;  // something was injected, tampered with, dropped or duplicated
+    // Something was injected, tampered with, dropped, duplicated or cut, or
+    // frames to it were dropped, or its peer gave up on it at a deadline.
+    bool touched = false;
     size_t index = 0;  // in conns_
-    // The transport reads from a connection until it closes it.
-    bool readable() const { return !closed_by_relay && !stream_failed && !disconnected; }
+    // The link reads from a connection until it is closed or gone.
+    bool readable() const { return relay_knows && !relay_closed && !stream_failed; }
   };
 
-  explicit Harness(const Options& options) : options_(options) { start_relay(std::nullopt); }
+  // A peer's side of the link: one session at a time, answered by the harness.
+  class PeerSide : public PeerLink {
+   public:
+    PeerSide(Harness& harness, Process& process) : harness_(harness), process_(process) {}
+    void connect() override { harness_.peer_connect(process_); }
+    void abort_connect() override { process_.connect_pending = false; }
+    void send(Frame frame) override { harness_.peer_send(process_, std::move(frame)); }
+    void send_own_chunk(Frame prefix, uint64_t offset, uint32_t length) override {
+      FUZZ_CHECK(prefix.type == FrameType::kChunkData || prefix.type == FrameType::kRefetchData);
+      FUZZ_CHECK(prefix.payload.size() == kChunkHeaderBytes && !prefix.data_ref);
+      const Bytes& own = process_.store->own();
+      FUZZ_CHECK(offset <= own.size() && length <= own.size() - offset);
+      auto from = own.begin() + static_cast<ptrdiff_t>(offset);
+      prefix.payload.insert(prefix.payload.end(), from, from + length);
+      harness_.peer_send(process_, std::move(prefix));
+    }
+    void close_after_flush() override { harness_.peer_close(process_); }
+    void set_chunk_bytes_max(uint32_t chunk_bytes_max) override {
+      if (process_.conn) process_.conn->peer_decoder.set_chunk_bytes_max(chunk_bytes_max);
+    }
+
+   private:
+    Harness& harness_;
+    Process& process_;
+  };
+
+  // One client process: its host, over a store that outlives it (restarts).
+  struct Process {
+    Process(Harness& harness, std::shared_ptr<FuzzChunkStore> shared_store, uint64_t file_size,
+            uint64_t file_seed, bool first_fuzzable, Config peer_config)
+        : store(std::move(shared_store)),
+          size(file_size),
+          seed(file_seed),
+          fuzzable(first_fuzzable),
+          config(std::move(peer_config)),
+          link(harness, *this),
+          host(config, *store, link, records, notices) {}
+    std::shared_ptr<FuzzChunkStore> store;  // shared with its restarts
+    uint64_t size;
+    uint64_t seed;
+    bool fuzzable;  // its next connection is (every one after its first is)
+    Config config;
+    PeerSide link;
+    FuzzPeerRecords records;
+    RecordedNotices notices;
+    size_t notices_seen = 0;
+    PeerHost host;
+    Conn* conn = nullptr;          // its open session, if any
+    Conn* last_session = nullptr;  // its latest session, open or not
+    bool connect_pending = false;  // connect() asked, not answered yet
+    bool gone = false;             // its process vanished
+    bool restarted = false;        // a later process took its store over
+  };
+
+  explicit Harness(const Options& options)
+      : options_(options), config_(relay_config(options)) {
+    start_relay(std::nullopt);
+  }
 
   void run(FuzzInput& input) {
     for (int i = 0; i < kClients; ++i) {
@@ -257,10 +386,13 @@ class Harness : public RelayOutbox {
         send_frame(conn, encode_announce(initial_file(static_cast<size_t>(i))));
       }
     }
-    while (!input.empty()) apply(input);
-    backlog_ = false;
-    relay_->on_output_drained();
-    drain();
+    while (!input.empty()) {
+      apply(input);
+      resolve_connects();
+    }
+    backlog_bytes_ = 0;
+    report_written();
+    settle();
     if (verbose()) print();
     check_end();
     check_progress();
@@ -280,7 +412,7 @@ class Harness : public RelayOutbox {
       FUZZ_CHECK(!holders[*conn.slot]);  // one FINAL per slot
       holders[*conn.slot] = &conn;
     }
-    for (const Conn* holder : holders) FUZZ_CHECK(holder && holder->peer);
+    for (const Conn* holder : holders) FUZZ_CHECK(holder && holder->process);
     return holders;
   }
 
@@ -292,15 +424,15 @@ class Harness : public RelayOutbox {
     plain.peer_window = 8;
     std::vector<const Conn*> holders = slot_holders();
     for (size_t p = 0; p < kClients; ++p) {
-      plain.sizes[p] = holders[p]->peer->size;
-      plain.seeds[p] = holders[p]->peer->seed;
+      plain.sizes[p] = holders[p]->process->size;
+      plain.seeds[p] = holders[p]->process->seed;
     }
     return plain;
   }
 
   Logs logs() const {
     Logs logs{relay_log_, {}};
-    for (const Conn* holder : slot_holders()) logs.peers.push_back(holder->peer->out.log_lines);
+    for (const Conn* holder : slot_holders()) logs.peers.push_back(holder->process->records.lines);
     return logs;
   }
 
@@ -308,7 +440,7 @@ class Harness : public RelayOutbox {
   // those of a plain run (`reference`). Interrupted runs write a few lines
   // more; peers that vanished after the end are not asked.
   bool wants_log_check() const {
-    return options_.honest && !perturbed_ && outcome_ && outcome_->success;
+    return options_.honest && !perturbed_ && outcome() && outcome()->success;
   }
   void check_logs(const Logs& want) const {
     Logs got = logs();
@@ -320,116 +452,167 @@ class Harness : public RelayOutbox {
     FUZZ_CHECK(without_interruptions(got.relay) == want.relay);
     std::vector<const Conn*> holders = slot_holders();
     for (size_t p = 0; p < kClients; ++p) {
-      if (holders[p]->peer->gone) continue;
+      if (holders[p]->process->gone) continue;
       FUZZ_CHECK(without_interruptions(got.peers[p]) == want.peers[p]);
     }
   }
 
   void print() const {
     for (const std::string& line : relay_log_) std::fprintf(stderr, "relay log: %s\n", line.c_str());
-    std::fprintf(stderr, "relay: %s%s; perturbed %d, interrupted %d, paused %d\n",
-                 !outcome_ ? "not finished" : outcome_->success ? "success" : "failed: ",
-                 outcome_ ? outcome_->failure.c_str() : "", perturbed_ ? 1 : 0,
-                 interrupted_ ? 1 : 0, paused_ ? 1 : 0);
-    for (const auto& conn : conns_) {
-      if (!conn->peer) continue;
-      const Peer& peer = *conn->peer;
-      std::fprintf(stderr, "peer on connection %llu (run %d%s%s, slot %d): %s%s\n",
-                   static_cast<unsigned long long>(conn->id), peer.run, peer.gone ? ", gone" : "",
-                   peer.restarted ? ", restarted" : "", conn->slot ? int{*conn->slot} : -1,
-                   !peer.out.outcome ? "not finished" : peer.out.outcome->success ? "success" : "failed: ",
-                   peer.out.outcome ? peer.out.outcome->failure.c_str() : "");
-      if (verbose()) {
-        for (const std::string& line : peer.out.log_lines)
-          std::fprintf(stderr, "  %llu log: %s\n", static_cast<unsigned long long>(conn->id),
-                       line.c_str());
-      }
+    for (const std::string& line : relay_notices_.lines)
+      std::fprintf(stderr, "relay notice: %s\n", line.c_str());
+    std::fprintf(stderr, "relay: %s%s; perturbed %d, interrupted %d, paused %d, now %lld ms\n",
+                 !outcome() ? "not finished" : outcome()->success ? "success" : "failed: ",
+                 outcome() ? outcome()->failure.c_str() : "", perturbed_ ? 1 : 0,
+                 interrupted_ ? 1 : 0, paused_ ? 1 : 0, static_cast<long long>(now_ms_));
+    for (const auto& process : processes_) {
+      const Process& peer = *process;
+      const std::optional<PeerOutcome>& ended = peer.host.outcome();
+      std::fprintf(stderr, "peer process (store run %d%s%s, session %llu, slot %d): %s%s\n",
+                   peer.store->run, peer.gone ? ", gone" : "", peer.restarted ? ", restarted" : "",
+                   peer.last_session ? static_cast<unsigned long long>(peer.last_session->id) : 0ULL,
+                   peer.records.self ? int{*peer.records.self} : -1,
+                   !ended ? "not ended" : ended->success ? "success" : "failed: ",
+                   ended ? ended->failure.c_str() : "");
+      for (const std::string& line : peer.notices.lines)
+        std::fprintf(stderr, "  notice: %s\n", line.c_str());
+      for (const std::string& line : peer.records.lines)
+        std::fprintf(stderr, "  log: %s\n", line.c_str());
     }
   }
 
   bool perturbed() const { return perturbed_; }
 
-  // RelayOutbox
+ private:
+  const std::optional<RelayOutcome>& outcome() const { return relay_->outcome(); }
+
+  // ---- RelayLink ----
+
   void send(ConnId id, Frame frame) override {
     Conn& conn = known(id);
-    FUZZ_CHECK(!conn.closed_by_relay);       // nothing after a close
+    FUZZ_CHECK(!conn.relay_closed);            // nothing after a close
     if (finished_) FUZZ_CHECK(!conn.flagged);  // after finished: only refusing strangers
+    FUZZ_CHECK(!frame.data_ref);               // a socket carries bytes
     check_server_frame(frame);
+    check_deadline_error(conn, frame);
     check_handshake(conn, frame);
     check_placement(conn, frame);
-    if (conn.disconnected) {
-      // Only while its disconnect is being reported (the transport drops it).
-      FUZZ_CHECK(id == disconnecting_);
-      return;
-    }
-    if (conn.peer) conn.to_peer.push_back(std::move(frame));
+    bytes_sent_ += kFrameHeaderBytes + frame.payload.size();
+    // Only while its end is being reported (the link drops it).
+    if (!conn.relay_knows) return;
+    if (conn.process) conn.to_peer.push_back(std::move(frame));
   }
-  void close(ConnId id) override {
+  void close_after_flush(ConnId id) override {
     Conn& conn = known(id);
-    FUZZ_CHECK(!conn.closed_by_relay);  // closed once
+    FUZZ_CHECK(!conn.relay_closed);  // closed once
     if (finished_) FUZZ_CHECK(!conn.flagged);
-    if (conn.disconnected) FUZZ_CHECK(id == disconnecting_);
-    conn.closed_by_relay = true;
-    if (conn.peer && !conn.disconnected) conn.to_peer.push_back(std::nullopt);
+    conn.relay_closed = true;
+    if (conn.process && conn.relay_knows) conn.to_peer.push_back(std::nullopt);
   }
-  void log(std::string line) override {
+  // The flush deadline after the end: whatever was not written is lost.
+  void close_all_now() override {
+    FUZZ_CHECK(finished_);
+    for (size_t i = epoch_first_; i < conns_.size(); ++i) {
+      Conn& conn = *conns_[i];
+      if (!conn.relay_knows) continue;
+      if (conn.relay_closed && conn.to_peer.empty()) continue;
+      if (!conn.to_peer.empty()) conn.touched = true;
+      conn.relay_closed = true;
+      conn.to_peer.clear();
+      if (conn.process) conn.to_peer.push_back(std::nullopt);
+    }
+  }
+  void stop_accepting() override {
+    FUZZ_CHECK(finished_);
+    accepting_ = false;
+  }
+  size_t open_connections() const override {
+    size_t open = 0;
+    for (size_t i = epoch_first_; i < conns_.size(); ++i) open += conns_[i]->relay_knows ? 1 : 0;
+    return open;
+  }
+  uint64_t queued_bytes() const override {
+    uint64_t queued = backlog_bytes_;
+    for (size_t i = epoch_first_; i < conns_.size(); ++i) {
+      for (const std::optional<Frame>& frame : conns_[i]->to_peer) {
+        if (frame) queued += kFrameHeaderBytes + frame->payload.size();
+      }
+    }
+    return queued;
+  }
+  uint64_t bytes_received() const override { return bytes_received_; }
+  uint64_t bytes_sent() const override { return bytes_sent_; }
+
+  // ---- RelayRecords ----
+
+  void log_line(const std::string& line) override {
     FUZZ_CHECK(!finished_);
-    relay_log_.push_back(std::move(line));
+    relay_log_.push_back(line);
   }
-  void notice(std::string) override {}
-  void exchange_started() override {
-    FUZZ_CHECK(!started_ && !finished_ && !restored_);
-    started_ = true;
+  // The host closes the log first when the exchange ends: the checks of the
+  // end run here, before the summary.
+  void close_log() override {
+    FUZZ_CHECK(!finished_);  // at most once
+    FUZZ_CHECK(!constructing_ && outcome());
+    finished_ = true;
+    check_finished(*outcome());
   }
-  // Once per relay: when a new exchange starts, or (restored) as it is built.
+  // Once per relay: when a new exchange starts, or (restored) as it is built;
+  // then once per delivered round.
   void save_exchange(const SavedExchange& exchange) override {
-    FUZZ_CHECK(!save_called_ && !started_ && !finished_);
-    save_called_ = true;
+    FUZZ_CHECK(!finished_);
     FUZZ_CHECK(exchange.roster.files.size() == kClients);
     FUZZ_CHECK(exchange.roster.costs == default_costs());
-    if (restored_) {
-      FUZZ_CHECK(saved_ && exchange.roster.files == saved_->roster.files);
-      FUZZ_CHECK(exchange.delivered_rounds == saved_->delivered_rounds);
+    if (!save_called_) {
+      save_called_ = true;
+      if (restored_) {
+        FUZZ_CHECK(constructing_);
+        FUZZ_CHECK(saved_ && exchange.roster.files == saved_->roster.files);
+        FUZZ_CHECK(exchange.delivered_rounds == saved_->delivered_rounds);
+      } else {
+        FUZZ_CHECK(!constructing_ && !started_);  // the exchange starts once
+        FUZZ_CHECK(!saved_ && exchange.delivered_rounds == 0);
+        started_ = true;
+        last_progress_ms_ = now_ms_;
+      }
     } else {
-      FUZZ_CHECK(!saved_ && exchange.delivered_rounds == 0);
+      FUZZ_CHECK(!constructing_ && saved_);
+      FUZZ_CHECK(exchange.roster.files == saved_->roster.files);
+      FUZZ_CHECK(exchange.delivered_rounds == saved_->delivered_rounds + 1);  // in order
+      FUZZ_CHECK(!relay_->progress().paused);  // not while a peer is away
+      last_progress_ms_ = now_ms_;
     }
     saved_ = exchange;
+    disk_saved_ = exchange;
   }
-  void rounds_delivered(uint64_t rounds) override {
-    FUZZ_CHECK(saved_ && !finished_);
-    FUZZ_CHECK(!paused_);  // not while a peer is away
-    FUZZ_CHECK(rounds == saved_->delivered_rounds + 1);  // one at a time, in order
-    saved_->delivered_rounds = rounds;
+  void clear_saved_exchange() override {
+    FUZZ_CHECK(finished_ && outcome() && outcome()->success);
+    disk_saved_.reset();
   }
-  void exchange_paused() override {
-    FUZZ_CHECK(running() && !paused_);
-    FUZZ_CHECK(options_.grace_s != 0);  // without a grace period nobody waits
-    paused_ = true;
+  std::string saved_exchange_location() const override { return "(fuzz memory)"; }
+  void write_summary(const nlohmann::json& summary) override {
+    FUZZ_CHECK(finished_ && !summary_written_);
+    summary_written_ = true;
+    FUZZ_CHECK(summary.at("success").get<bool>() == outcome()->success);
+    FUZZ_CHECK(summary.at("rounds").get<uint64_t>() == outcome()->rounds);
   }
-  void exchange_resumed() override {
-    FUZZ_CHECK(running() && paused_);
-    paused_ = false;
-  }
-  bool output_backlogged() const override { return backlog_; }
-  void finished(const RelayOutcome& outcome) override {
-    FUZZ_CHECK(!finished_);  // at most once
-    finished_ = true;
-    outcome_ = outcome;
+
+  void check_finished(const RelayOutcome& result) {
     // Nothing is left waiting: every connection is closed or gone, except
     // strangers still authenticating (the server's stop closes those).
     for (size_t i = epoch_first_; i < conns_.size(); ++i) {
       const Conn& conn = *conns_[i];
-      FUZZ_CHECK(conn.closed_by_relay || conn.disconnected ||
+      FUZZ_CHECK(conn.relay_closed || !conn.relay_knows ||
                  (options_.token && !conn.flagged && !conn.auth_ok_sent));
     }
-    if (outcome.success) {
+    if (result.success) {
       FUZZ_CHECK(started_ || restored_);
       FUZZ_CHECK(!paused_);
-      FUZZ_CHECK(outcome.final_clocks_us.size() == kClients);
-      FUZZ_CHECK(outcome.files.size() == kClients);
-      FUZZ_CHECK(outcome.verified_owners.size() == kClients);
-      FUZZ_CHECK(outcome.failure.empty());
-      FUZZ_CHECK(roster_ && outcome.files == roster_->files);
+      FUZZ_CHECK(result.final_clocks_us.size() == kClients);
+      FUZZ_CHECK(result.files.size() == kClients);
+      FUZZ_CHECK(result.verified_owners.size() == kClients);
+      FUZZ_CHECK(result.failure.empty());
+      FUZZ_CHECK(roster_ && result.files == roster_->files);
       std::vector<bool> finals(kClients, false);
       for (size_t i = epoch_first_; i < conns_.size(); ++i) {
         const Conn& conn = *conns_[i];
@@ -438,20 +621,83 @@ class Harness : public RelayOutbox {
         finals[*conn.slot] = true;
       }
       for (bool sent : finals) FUZZ_CHECK(sent);  // FINAL to every slot
-    } else {
-      FUZZ_CHECK(!outcome.failure.empty());
+      return;
+    }
+    const std::string& why = result.failure;
+    FUZZ_CHECK(!why.empty());
+    if (starts_with(why, "client ") && !contains(why, " reported an error: ")) {
+      // No deadline fires early. `paused_` is as the harness saw it before
+      // this call, which for a deadline is the one that moved the clock.
+      if (contains(why, " did not come back within ")) {
+        FUZZ_CHECK(paused_ && options_.grace_s != 0);
+        FUZZ_CHECK(now_ms_ - pause_started_ms_ >= seconds_to_ms(options_.grace_s));
+      }
+      if (contains(why, " stalled the exchange: ")) {
+        FUZZ_CHECK((started_ || restored_) && !paused_);
+        FUZZ_CHECK(now_ms_ - last_progress_ms_ >= seconds_to_ms(kIdleS));
+      }
     }
   }
 
- private:
   bool running() const { return (started_ || restored_) && !finished_; }
+  bool live_paused() const { return relay_->progress().paused; }
 
   Conn& known(ConnId id) {
     FUZZ_CHECK(id != 0);
     FUZZ_CHECK(id <= conns_.size());  // a connection the relay was told about
     Conn& conn = *conns_[id - 1];
     FUZZ_CHECK(conn.index >= epoch_first_);  // not one of a server that died
+    // Not one reported closed, unless that report is under way.
+    if (!conn.relay_knows) FUZZ_CHECK(id == disconnecting_);
     return conn;
+  }
+
+  // An ERROR that drops a connection for its handshake comes no earlier than
+  // the handshake timeout after it connected.
+  void check_deadline_error(const Conn& conn, const Frame& frame) const {
+    if (frame.type != FrameType::kError) return;
+    std::string text = decode_error(frame);
+    if (starts_with(text, "no ANNOUNCE before the handshake deadline") ||
+        starts_with(text, "no AUTH before the handshake deadline")) {
+      FUZZ_CHECK(now_ms_ - conn.connected_ms >= seconds_to_ms(kHandshakeS));
+    }
+  }
+
+  // After every call into the relay host: what the harness knows of pauses
+  // and progress (RelayProgress), for the checks of deadlines.
+  void relay_called() {
+    if (finished_) {
+      paused_ = false;
+      return;
+    }
+    RelayProgress progress = relay_->progress();
+    FUZZ_CHECK(!progress.paused || options_.grace_s != 0);  // without a grace period nobody waits
+    if (progress.paused && !paused_) pause_started_ms_ = now_ms_;
+    if (!progress.paused && paused_) last_progress_ms_ = now_ms_;  // resumed
+    if (progress.chunks_refetched != refetched_seen_) last_progress_ms_ = now_ms_;
+    refetched_seen_ = progress.chunks_refetched;
+    paused_ = progress.paused;
+  }
+
+  // After every call into a peer host: a peer that gave up on a silent
+  // server did so no earlier than its timeout.
+  void peer_called(Process& process) {
+    const std::vector<std::string>& lines = process.notices.lines;
+    for (; process.notices_seen < lines.size(); ++process.notices_seen) {
+      const std::string& line = lines[process.notices_seen];
+      bool failure = starts_with(line, "error: ") || starts_with(line, "warning: ");
+      if (!failure) continue;
+      std::string why = line.substr(line.find(": ") + 2);
+      const Conn* session = process.last_session;
+      if (starts_with(why, "the server sent nothing within ")) {
+        FUZZ_CHECK(session && now_ms_ - session->connected_ms >= seconds_to_ms(kHandshakeS));
+      }
+      if (starts_with(why, "the server sent nothing for ")) {
+        FUZZ_CHECK(session && now_ms_ - session->last_frame_ms >= 2 * seconds_to_ms(kIdleS));
+      }
+      // The link answers every connect at once: no connect times out.
+      FUZZ_CHECK(!contains(why, "no answer within"));
+    }
   }
 
   // A relay: the first, or after the server was killed, a new one that
@@ -459,10 +705,11 @@ class Harness : public RelayOutbox {
   void start_relay(std::optional<SavedExchange> resume_from) {
     started_ = false;
     finished_ = false;
-    outcome_.reset();
     save_called_ = false;
+    summary_written_ = false;
     restored_ = resume_from.has_value();
-    paused_ = restored_;  // a restarted server waits for everyone
+    paused_ = false;
+    refetched_seen_ = 0;
     saved_ = resume_from;
     roster_.reset();
     if (resume_from) {
@@ -471,27 +718,33 @@ class Harness : public RelayOutbox {
     }
     epoch_first_ = conns_.size();
     relay_log_.clear();
-    RelaySettings settings = relay_settings(options_);
-    settings.resume_from = std::move(resume_from);
+    relay_notices_.lines.clear();
+    accepting_ = true;
     relay_.reset();
-    relay_ = std::make_unique<RelayCore>(std::move(settings), *this);
+    constructing_ = true;
+    RelayLink& link = *this;
+    RelayRecords& records = *this;
+    relay_ = std::make_unique<RelayHost>(config_, std::move(resume_from), link, records,
+                                         relay_notices_, now_ms_);
+    constructing_ = false;
+    relay_called();  // a restored exchange is paused from the start
+    relay_->on_listening("fuzz.invalid:9999", true, now_ms_);
+    relay_called();
   }
 
-  // The server process dies and is started again. Its saved exchange
-  // survives unless it ended in success (the server removes it then).
+  // The server process dies and is started again from what it saved (its
+  // saved exchange is gone if it ended in success). Its connections drop:
+  // whatever was in flight is lost, and each peer sees its connection end.
   void restart_server() {
     interrupted_ = true;
-    for (auto& conn : conns_) {
-      conn->to_peer.clear();
-      conn->disconnected = true;
-      if (conn->peer && !conn->peer->gone) {
-        conn->peer->core.on_disconnect();  // the peer exits, its progress kept
-        conn->peer->gone = true;
-      }
+    for (size_t i = epoch_first_; i < conns_.size(); ++i) {
+      Conn& conn = *conns_[i];
+      conn.relay_knows = false;
+      conn.to_server.clear();
+      conn.to_peer.clear();
+      if (conn.process && !conn.peer_closed) conn.to_peer.push_back(std::nullopt);
     }
-    std::optional<SavedExchange> saved = saved_;
-    if (outcome_ && outcome_->success) saved.reset();
-    start_relay(saved);
+    start_relay(disk_saved_);
   }
 
   const FileAnnouncement initial_file(size_t i) const {
@@ -594,7 +847,7 @@ class Harness : public RelayOutbox {
           FUZZ_CHECK(!running());  // once the exchange runs, only waiting slots are offered
           conn.slot = flag->peer;
         } else {
-          FUZZ_CHECK(running() && paused_);
+          FUZZ_CHECK(running() && live_paused());
           FUZZ_CHECK(((flag->returning_slots >> flag->peer) & 1u) != 0);  // it offers a waiting slot
           conn.returning = true;
           conn.offered = flag->peer;
@@ -677,6 +930,7 @@ class Harness : public RelayOutbox {
     }
   }
 
+
   Frame valid_auth(const Conn& conn, const Nonce& client_nonce) const {
     Nonce server_nonce = conn.server_nonce.value_or(Nonce{});
     return encode(AuthMessage{client_nonce, client_proof(kToken, server_nonce, client_nonce)});
@@ -688,65 +942,142 @@ class Harness : public RelayOutbox {
     conn->id = conns_.size() + 1;
     conn->index = conns_.size();
     conn->fuzzable = fuzzable;
+    conn->connected_ms = conn->last_frame_ms = now_ms_;
     conns_.push_back(std::move(conn));
     return conns_.back().get();
   }
 
-  void connect(bool fuzzable, uint64_t size, uint64_t seed) {
-    Conn* conn = add_conn(fuzzable);
-    if (!conn) return;
-    if (options_.honest) {
-      PeerAuth auth;
-      if (options_.token) {
-        auth.token = options_.wrong_token && fuzzable ? "wrong-token" : kToken;
-        auth.make_nonce = counting_nonces(static_cast<uint8_t>(conn->id));
-      }
-      conn->peer = std::make_unique<Peer>(std::make_shared<FuzzChunkStore>(file_of(size, seed)),
-                                          size, seed, options_.peer_window, auth);
-    }
-    relay_->on_connect(conn->id);
+  // The relay accepts a connection.
+  void open_relay_side(Conn& conn) {
+    conn.relay_knows = true;
+    relay_->on_connect(conn.id, now_ms_);
+    relay_called();
   }
 
-  // A peer whose process is gone (or that failed once its connection was
-  // gone) and that nobody restarted yet.
-  std::vector<Conn*> restartable() {
-    std::vector<Conn*> found;
-    for (auto& conn : conns_) {
-      const Peer* peer = conn->peer.get();
-      if (!peer || peer->restarted) continue;
-      bool failed = peer->out.outcome && !peer->out.outcome->success;
-      if (peer->gone || (conn->disconnected && failed)) found.push_back(conn.get());
+  void connect(bool fuzzable, uint64_t size, uint64_t seed) {
+    if (conns_.size() >= kMaxConnections) return;
+    if (!options_.honest) {
+      open_relay_side(*add_conn(fuzzable));
+      return;
+    }
+    start_process(std::make_shared<FuzzChunkStore>(file_of(size, seed)), size, seed, fuzzable,
+                  options_.wrong_token && fuzzable ? "wrong-token" : "");
+  }
+
+  // A client process starts: its host connects.
+  void start_process(std::shared_ptr<FuzzChunkStore> store, uint64_t size, uint64_t seed,
+                     bool fuzzable, const std::string& wrong_token) {
+    Config config = base_config(options_);
+    config.window = options_.peer_window;
+    if (options_.token) config.token = wrong_token.empty() ? kToken : wrong_token;
+    processes_.push_back(
+        std::make_unique<Process>(*this, std::move(store), size, seed, fuzzable, config));
+    Process& process = *processes_.back();
+    process.host.start(now_ms_);
+    peer_called(process);
+    resolve_connects();
+  }
+
+  // ---- the peers' side of the link ----
+
+  void peer_connect(Process& process) {
+    FUZZ_CHECK(!process.gone && !process.conn && !process.connect_pending);  // one at a time
+    process.connect_pending = true;
+    pending_connects_.push_back(&process);
+  }
+
+  // Nothing is sent outside an open session: not after the peer's core
+  // finished (its host closes the session then), nor before it connected.
+  void peer_send(Process& process, Frame frame) {
+    FUZZ_CHECK(!process.gone && process.conn);
+    process.conn->to_server.push_back(std::move(frame));
+  }
+
+  void peer_close(Process& process) {
+    FUZZ_CHECK(process.conn);  // once per session
+    process.conn->peer_closed = true;
+    process.conn = nullptr;
+  }
+
+  // Connects are answered from the "event loop", never inside a host call:
+  // at once, since the relay is always up (a server that finished refuses).
+  void resolve_connects() {
+    while (!pending_connects_.empty()) {
+      Process& process = *pending_connects_.front();
+      pending_connects_.pop_front();
+      if (process.gone || !process.connect_pending) continue;
+      process.connect_pending = false;
+      Conn* conn = accepting_ ? add_conn(process.fuzzable) : nullptr;
+      if (!conn) {
+        process.host.on_connect_failed(true, "Connection refused", now_ms_);
+        peer_called(process);
+        continue;
+      }
+      process.fuzzable = true;  // connections opened later are fuzzable
+      conn->process = &process;
+      process.conn = process.last_session = conn;
+      process.store->new_run();  // a new core over the same store
+      open_relay_side(*conn);
+      process.host.on_connected("fuzz.invalid:9999", now_ms_);
+      peer_called(process);
+    }
+  }
+
+  // A peer whose process is gone, whose host gave up without success, or
+  // whose connection is gone or dead (it waits to connect again), and that
+  // nobody restarted yet.
+  std::vector<Process*> restartable() {
+    std::vector<Process*> found;
+    for (auto& process : processes_) {
+      if (process->restarted) continue;
+      const std::optional<PeerOutcome>& ended = process->host.outcome();
+      bool failed = ended && !ended->success;
+      bool cut_off = !ended && (!process->conn || !process->conn->relay_knows);
+      if (process->gone || failed || cut_off) found.push_back(process.get());
     }
     return found;
   }
 
+  // The process dies: its host is dropped with whatever it had not sent.
+  void kill(Process& process) {
+    process.gone = true;
+    process.connect_pending = false;
+    if (process.conn) {
+      process.conn->peer_closed = true;
+      process.conn->to_server.clear();
+      process.conn = nullptr;
+    }
+  }
+
   // The same client started again: same file, same store (its received
   // files and saved progress), a new connection.
-  void restart_peer(Conn& old) {
-    Peer& before = *old.peer;
-    Conn* conn = add_conn(true);
-    if (!conn) return;
+  void restart_peer(Process& old) {
+    if (conns_.size() >= kMaxConnections) return;
     interrupted_ = true;
-    before.restarted = true;
-    PeerAuth auth = before.auth;
-    if (options_.token) auth.make_nonce = counting_nonces(static_cast<uint8_t>(conn->id));
-    before.store->new_run();
-    conn->peer = std::make_unique<Peer>(before.store, before.size, before.seed,
-                                        options_.peer_window, auth);
-    relay_->on_connect(conn->id);
+    old.restarted = true;
+    if (!old.gone) kill(old);
+    std::string token = old.config.token;
+    start_process(old.store, old.size, old.seed, true, token == kToken ? "" : token);
   }
 
   void disconnect(Conn& conn) {
-    if (conn.disconnected) return;
-    conn.disconnected = true;
+    if (!conn.relay_knows) return;
+    conn.relay_knows = false;
     disconnecting_ = conn.id;
-    relay_->on_disconnect(conn.id);
+    relay_->on_closed(conn.id, now_ms_);
+    relay_called();
     disconnecting_ = 0;
   }
 
-  // The relay side of the transport: bytes from a connection, through its decoder.
+  void report_written() {
+    relay_->on_output_written(now_ms_);
+    relay_called();
+  }
+
+  // The relay side of the link: bytes from a connection, through its decoder.
   void receive_bytes(Conn& conn, ByteView bytes) {
     if (!conn.readable()) return;
+    bytes_received_ += bytes.size();
     std::vector<Frame> frames;
     bool ok = conn.decoder.feed(bytes, frames);
     for (Frame& frame : frames) {
@@ -755,8 +1086,9 @@ class Harness : public RelayOutbox {
     }
     if (!ok && conn.readable()) {
       conn.stream_failed = true;
-      relay_->on_stream_error(conn.id, conn.decoder.error());
-      FUZZ_CHECK(conn.closed_by_relay);  // a broken stream always ends the connection
+      relay_->on_stream_error(conn.id, conn.decoder.error(), now_ms_);
+      relay_called();
+      FUZZ_CHECK(conn.relay_closed);  // a broken stream always ends the connection
     }
   }
 
@@ -774,43 +1106,69 @@ class Harness : public RelayOutbox {
       conn.announce_seen = true;
       conn.announce = decode_announce(frame);
     }
-    relay_->on_frame(conn.id, std::move(frame));
+    relay_->on_frame(conn.id, std::move(frame), now_ms_);
+    relay_called();
   }
 
   void send_frame(Conn& conn, const Frame& frame) { receive_bytes(conn, encode_frame(frame)); }
 
+  // The next relay -> peer item of a connection reaches the peer (whose link
+  // decodes it as the Asio link does, with the limit FLAG set).
   bool deliver_to_peer(Conn& conn) {
-    if (!conn.peer || conn.peer->gone || conn.to_peer.empty()) return false;
-    Peer& peer = *conn.peer;
-    std::optional<Frame> frame = std::move(conn.to_peer.front());
+    if (!conn.process || conn.process->gone || conn.to_peer.empty()) return false;
+    Process& process = *conn.process;
+    std::optional<Frame> item = std::move(conn.to_peer.front());
     conn.to_peer.pop_front();
-    if (!frame) {
-      peer.core.on_disconnect();
+    if (item && conn.relay_knows) report_written();
+    // A session the peer closed reads nothing more.
+    if (process.conn != &conn) return true;
+    if (!item) {
+      process.host.on_closed(now_ms_);
+      peer_called(process);
+      FUZZ_CHECK(process.conn != &conn);  // a peer that loses its connection ends that session
       return true;
     }
-    if (frame->type == FrameType::kRoster && !peer.roster) peer.roster = decode_roster(*frame);
-    peer.core.on_frame(std::move(*frame));
+    std::vector<Frame> frames;
+    bool ok = conn.peer_decoder.feed(encode_frame(*item), frames);
+    for (Frame& frame : frames) {
+      if (process.conn != &conn) return true;
+      if (frame.type == FrameType::kRoster && !process.store->rosters.count(process.store->run)) {
+        if (auto roster = decode_roster(frame)) process.store->rosters[process.store->run] = *roster;
+      }
+      conn.last_frame_ms = now_ms_;
+      process.host.on_frame(std::move(frame), now_ms_);
+      peer_called(process);
+    }
+    if (!ok && process.conn == &conn) {
+      process.host.on_stream_error(conn.peer_decoder.error(), now_ms_);
+      peer_called(process);
+      FUZZ_CHECK(process.conn != &conn);  // a broken stream ends the session
+    }
     return true;
   }
 
+  // The next peer -> relay frame of a connection reaches the relay, or the
+  // relay hears that the connection ended.
   bool deliver_to_relay(Conn& conn) {
-    if (!conn.peer || conn.peer->gone || conn.disconnected) return false;
-    Peer& peer = *conn.peer;
+    if (!conn.process || !conn.relay_knows) {
+      conn.to_server.clear();
+      return false;
+    }
     if (!conn.readable()) {
-      // Closed by the relay: nothing more is read, and the transport reports
-      // the connection gone once the peer has seen the close.
-      peer.out.to_server.clear();
-      if (!conn.to_peer.empty()) return false;
+      // Closed by the relay: nothing more is read, and the link reports the
+      // connection gone once the peer has seen the close.
+      conn.to_server.clear();
+      if (!conn.to_peer.empty() && !conn.peer_closed) return false;
       disconnect(conn);
       return true;
     }
-    if (!peer.out.to_server.empty()) {
-      Frame frame = std::move(peer.out.to_server.front());
-      peer.out.to_server.pop_front();
+    if (!conn.to_server.empty()) {
+      Frame frame = std::move(conn.to_server.front());
+      conn.to_server.pop_front();
       send_frame(conn, frame);
       return true;
     }
-    if (peer.core.finished()) {  // the client exits once its last frame is out
+    if (conn.peer_closed) {  // the peer closed it once its last frame was out
       disconnect(conn);
       return true;
     }
@@ -823,6 +1181,7 @@ class Harness : public RelayOutbox {
       progress |= deliver_to_peer(*conns_[i]);
       progress |= deliver_to_relay(*conns_[i]);
     }
+    resolve_connects();
     return progress;
   }
 
@@ -830,6 +1189,87 @@ class Harness : public RelayOutbox {
     size_t steps = 0;
     while (step_all()) FUZZ_CHECK(++steps < kMaxDrainSteps);  // no livelock
   }
+
+  // ---- time ----
+
+  // A peer host between two connections: its deadline is its next attempt.
+  static bool waiting_to_reconnect(const Process& process) {
+    return !process.gone && !process.host.done() && !process.conn && !process.connect_pending;
+  }
+
+  std::vector<Process*> live_processes() {
+    std::vector<Process*> live;
+    for (auto& process : processes_) {
+      if (!process->gone && !process->host.done()) live.push_back(process.get());
+    }
+    return live;
+  }
+
+  // Every deadline due at `at_ms` fires, the relay's first.
+  void fire_deadlines(TimeMs at_ms) {
+    now_ms_ = std::max(now_ms_, at_ms);
+    if (relay_->next_deadline_ms() <= now_ms_) {
+      perturbed_ = true;  // every relay deadline is a protocol one
+      relay_->on_time(now_ms_);
+      relay_called();
+      FUZZ_CHECK(relay_->next_deadline_ms() > now_ms_);
+    }
+    for (Process* process : live_processes()) {
+      if (process->host.next_deadline_ms() > now_ms_) continue;
+      if (!waiting_to_reconnect(*process)) {
+        perturbed_ = true;  // a first-frame, idle or connect deadline
+        if (process->conn) process->conn->touched = true;
+      }
+      process->host.on_time(now_ms_);
+      peer_called(*process);
+      FUZZ_CHECK(process->host.done() || process->host.next_deadline_ms() > now_ms_);
+    }
+  }
+
+  TimeMs next_deadline_ms() {
+    TimeMs next = relay_->next_deadline_ms();
+    for (Process* process : live_processes()) next = std::min(next, process->host.next_deadline_ms());
+    return next;
+  }
+
+  void advance_to(TimeMs target_ms) {
+    for (size_t steps = 0;; ++steps) {
+      FUZZ_CHECK(steps < kMaxDeadlineSteps);
+      TimeMs next = next_deadline_ms();
+      if (next > target_ms) break;
+      fire_deadlines(next);
+      resolve_connects();
+    }
+    now_ms_ = std::max(now_ms_, target_ms);
+  }
+
+  void advance_to_relay_deadline() {
+    TimeMs next = relay_->next_deadline_ms();
+    if (next != kNoDeadline) advance_to(next);
+  }
+
+  // Everything queued is delivered, and the clock moves on to reconnect
+  // attempts while one comes before every other deadline.
+  void settle() {
+    for (size_t steps = 0;; ++steps) {
+      FUZZ_CHECK(steps < kMaxDeadlineSteps);
+      drain();
+      TimeMs benign = kNoDeadline;
+      TimeMs other = relay_->next_deadline_ms();
+      for (Process* process : live_processes()) {
+        TimeMs next = process->host.next_deadline_ms();
+        if (waiting_to_reconnect(*process)) {
+          benign = std::min(benign, next);
+        } else {
+          other = std::min(other, next);
+        }
+      }
+      if (benign == kNoDeadline || benign >= other) return;
+      advance_to(benign);
+    }
+  }
+
+  // ---- operations ----
 
   Conn& any_conn(uint8_t select) { return *conns_[select % conns_.size()]; }
 
@@ -888,44 +1328,50 @@ class Harness : public RelayOutbox {
         uint8_t position = input.u8();
         uint8_t mask = input.u8();
         Conn& conn = fuzz_conn(select);
-        if (!conn.peer || conn.peer->gone || conn.peer->out.to_server.empty()) break;
+        if (!conn.process || conn.to_server.empty()) break;
         perturbed_ = true;
         conn.touched = true;
-        Bytes bytes = encode_frame(conn.peer->out.to_server.front());
-        conn.peer->out.to_server.pop_front();
+        Bytes bytes = encode_frame(conn.to_server.front());
+        conn.to_server.pop_front();
         bytes[position % bytes.size()] ^= mask == 0 ? 1 : mask;
         receive_bytes(conn, bytes);
         break;
       }
       case kDropToRelay: {
         Conn& conn = fuzz_conn(select);
-        if (!conn.peer || conn.peer->out.to_server.empty()) break;
+        if (!conn.process || conn.to_server.empty()) break;
         perturbed_ = true;
         conn.touched = true;
-        conn.peer->out.to_server.pop_front();
+        conn.to_server.pop_front();
         break;
       }
       case kDupToRelay: {
         Conn& conn = fuzz_conn(select);
-        if (!conn.peer || conn.peer->gone || conn.peer->out.to_server.empty()) break;
+        if (!conn.process || conn.to_server.empty()) break;
         perturbed_ = true;
         conn.touched = true;
-        send_frame(conn, conn.peer->out.to_server.front());
+        send_frame(conn, conn.to_server.front());
         break;
       }
       case kDisconnect: {
-        Conn& conn = any_conn(select);
-        if (conn.disconnected) break;
+        const bool cut = (select & 8) != 0;
+        Conn& conn = any_conn(cut ? select & 7 : select);
+        if (!conn.relay_knows) break;
         // An honest peer that leaves may come back; without a grace period
         // (or without a peer behind the connection) that ends the exchange.
         interrupted_ = true;
-        if (!conn.peer || options_.grace_s == 0) perturbed_ = true;
-        if (conn.peer) conn.peer->gone = true;
+        conn.touched = true;
+        if (!conn.process || options_.grace_s == 0) perturbed_ = true;
+        conn.to_server.clear();
+        conn.to_peer.clear();
+        if (conn.process && conn.process->conn == &conn && !cut) kill(*conn.process);
+        if (conn.process && conn.process->conn == &conn) conn.to_peer.push_back(std::nullopt);
         disconnect(conn);
         break;
       }
       case kConnectNew: {
-        std::vector<Conn*> restarts = options_.honest ? restartable() : std::vector<Conn*>{};
+        std::vector<Process*> restarts =
+            options_.honest ? restartable() : std::vector<Process*>{};
         if ((select & 8) != 0 && !restarts.empty()) {
           restart_peer(*restarts[(select & 7) % restarts.size()]);
           break;
@@ -934,27 +1380,21 @@ class Harness : public RelayOutbox {
         connect(true, kSizes[select], conns_.size() + 1);
         break;
       }
-      case kDeadline: {
-        Conn& conn = any_conn(select);
-        // The transport's timer fires once, and not after the connection is gone.
-        if (conn.disconnected || conn.deadline_fired) break;
-        perturbed_ = true;
-        conn.deadline_fired = true;
-        relay_->on_handshake_deadline(conn.id);
+      case kAdvance:
+        advance_to(now_ms_ + kAdvanceMs[select]);
         break;
-      }
       case kBacklog:
-        backlog_ = (select & 1) != 0;
-        if (!backlog_) relay_->on_output_drained();
+        backlog_bytes_ = (select & 1) != 0 ? backlog_over_limit() : 0;
+        report_written();
         break;
       case kDrained:
-        relay_->on_output_drained();
+        report_written();
         break;
       case kTamperToPeer: {
         uint8_t position = input.u8();
         uint8_t mask = input.u8();
         Conn& conn = fuzz_conn(select);
-        if (!conn.peer || conn.peer->gone || conn.to_peer.empty() || !conn.to_peer.front() ||
+        if (!conn.process || conn.process->gone || conn.to_peer.empty() || !conn.to_peer.front() ||
             conn.to_peer.front()->payload.empty()) {
           break;
         }
@@ -968,22 +1408,14 @@ class Harness : public RelayOutbox {
       case kShutdown:
         if (select == 0x0f) {
           perturbed_ = true;
-          relay_->on_shutdown("fuzz");
+          relay_->on_shutdown("fuzz", 130, now_ms_);
+          relay_called();
         } else if (select == 0x0e) {
-          perturbed_ = true;
-          relay_->on_stall(30);
+          advance_to(now_ms_ + seconds_to_ms(kIdleS));  // past any stall deadline
         } else if (select == 0x0d) {
           restart_server();
         } else if (select == 0x0c) {
-          // The transport's grace timer: only a paused exchange may end by it
-          // (a timer that fired as the last peer came back must do nothing).
-          bool was_paused = paused_ && running();
-          bool was_finished = finished_;
-          relay_->on_grace_expired();
-          if (finished_ && !was_finished) {
-            FUZZ_CHECK(was_paused && !outcome_->success);
-            perturbed_ = true;
-          }
+          advance_to_relay_deadline();  // while paused: the end of the grace period
         } else {
           Conn& conn = any_conn(select);
           deliver_to_peer(conn);
@@ -998,6 +1430,11 @@ class Harness : public RelayOutbox {
         break;
       }
     }
+  }
+
+  // More output queued than the relay forwards new rounds past.
+  uint64_t backlog_over_limit() const {
+    return relay_settings_of(config_, std::nullopt).queued_output_bytes_max + 1;
   }
 
   // The slot a connection holds or was offered, as far as the relay said.
@@ -1154,27 +1591,32 @@ class Harness : public RelayOutbox {
     return frame;
   }
 
+
   void check_end() {
     const bool honest = options_.honest;
     // Whatever happened, a committed file is exactly what its owner announced
-    // in the ROSTER that process was given.
-    for (const auto& conn : conns_) {
-      if (!conn->peer) continue;
-      const Peer& peer = *conn->peer;
-      for (const auto& [names, file] : peer.store->received) {
-        if (!file.committed || !file.kept || file.committed_in_run != peer.run) continue;
+    // in the ROSTER that run (session) of the peer was given.
+    std::set<const FuzzChunkStore*> stores;
+    for (const auto& process : processes_) {
+      const FuzzChunkStore& store = *process->store;
+      if (!stores.insert(&store).second) continue;
+      for (const auto& [names, file] : store.received) {
+        if (!file.committed || !file.kept) continue;
+        auto roster = store.rosters.find(file.committed_in_run);
         PeerIndex owner = names.second;
-        FUZZ_CHECK(peer.roster && owner < peer.roster->files.size());
-        FUZZ_CHECK(sha256_of(file.data) == peer.roster->files[owner].sha256);
+        FUZZ_CHECK(roster != store.rosters.end() && owner < roster->second.files.size());
+        FUZZ_CHECK(file.data.size() == roster->second.files[owner].size_bytes);
+        FUZZ_CHECK(sha256_of(file.data) == roster->second.files[owner].sha256);
       }
     }
     // The relay succeeded: every honest peer that it sent FINAL, that is
     // still there and that nothing was injected into succeeded too.
-    if (honest && outcome_ && outcome_->success) {
+    if (honest && outcome() && outcome()->success) {
       for (size_t i = epoch_first_; i < conns_.size(); ++i) {
         const Conn& conn = *conns_[i];
-        if (!conn.peer || !conn.final_sent || conn.touched || conn.peer->gone) continue;
-        FUZZ_CHECK(conn.peer->out.outcome && conn.peer->out.outcome->success);
+        if (!conn.process || !conn.final_sent || conn.touched || conn.process->gone) continue;
+        const std::optional<PeerOutcome>& ended = conn.process->host.outcome();
+        FUZZ_CHECK(ended && ended->success);
       }
     }
     if (!honest || perturbed_) return;
@@ -1187,30 +1629,31 @@ class Harness : public RelayOutbox {
     }
     // Honest peers, nothing injected: whatever the delivery order, windows
     // and interruptions, the exchange completes and every file arrives intact.
-    FUZZ_CHECK(outcome_ && outcome_->success);
+    FUZZ_CHECK(outcome() && outcome()->success);
     std::vector<const Conn*> holders = slot_holders();
     std::vector<uint32_t> chunk_counts;
     for (const Conn* holder : holders) {
-      uint64_t size = holder->peer->store->own().size();
+      uint64_t size = holder->process->store->own().size();
       chunk_counts.push_back(static_cast<uint32_t>(FileLayout{size, kChunkBytes}.chunk_count()));
     }
     ExchangeModel model(chunk_counts, default_costs());
-    FUZZ_CHECK(outcome_->rounds == model.rounds_total());
+    FUZZ_CHECK(outcome()->rounds == model.rounds_total());
     while (!model.finished()) model.plan_next_round();
-    FUZZ_CHECK(outcome_->final_clocks_us == model.clocks_us());
+    FUZZ_CHECK(outcome()->final_clocks_us == model.clocks_us());
     for (size_t i = 0; i < kClients; ++i) {
-      const Peer& peer = *holders[i]->peer;
+      const Process& peer = *holders[i]->process;
       if (peer.gone) continue;  // vanished after the exchange ended
-      FUZZ_CHECK(peer.out.outcome && peer.out.outcome->success);
-      FUZZ_CHECK(peer.out.outcome->final_clocks_us == model.clocks_us());
+      const std::optional<PeerOutcome>& ended = peer.host.outcome();
+      FUZZ_CHECK(ended && ended->success);
+      FUZZ_CHECK(ended->final_clocks_us == model.clocks_us());
       FUZZ_CHECK(peer.store->opened_as == i);
-      FUZZ_CHECK(peer.out.outcome->verified_owners.size() == kClients - 1);
+      FUZZ_CHECK(ended->verified_owners.size() == kClients - 1);
       for (size_t owner = 0; owner < kClients; ++owner) {
         if (owner == i) continue;
         auto found = peer.store->received.find(
             {static_cast<PeerIndex>(i), static_cast<PeerIndex>(owner)});
         FUZZ_CHECK(found != peer.store->received.end() && found->second.committed);
-        FUZZ_CHECK(same_bytes(found->second.data, holders[owner]->peer->store->own()));
+        FUZZ_CHECK(same_bytes(found->second.data, holders[owner]->process->store->own()));
       }
     }
   }
@@ -1221,7 +1664,8 @@ class Harness : public RelayOutbox {
     FUZZ_CHECK(progress.chunks_needed.size() == kClients);
     FUZZ_CHECK(progress.bytes_received.size() == kClients);
     FUZZ_CHECK(progress.rounds_delivered <= progress.rounds_total + 1);
-    if (!finished_) FUZZ_CHECK(progress.paused == paused_);
+    FUZZ_CHECK(progress.rounds_delivered == relay_->rounds_delivered());
+    if (!finished_) FUZZ_CHECK(!progress.paused || running());
     if (saved_ && !finished_) FUZZ_CHECK(progress.rounds_delivered == saved_->delivered_rounds);
     for (size_t i = 0; i < kClients; ++i) {
       FUZZ_CHECK(progress.chunks_received[i] <= progress.chunks_needed[i]);
@@ -1230,23 +1674,36 @@ class Harness : public RelayOutbox {
   }
 
   Options options_;
-  std::unique_ptr<RelayCore> relay_;
+  Config config_;  // the relay's
+  std::unique_ptr<RelayHost> relay_;
+  RecordedNotices relay_notices_;
   std::vector<std::unique_ptr<Conn>> conns_;  // conns_[id - 1]
-  ConnId disconnecting_ = 0;  // inside on_disconnect(disconnecting_)
-  bool backlog_ = false;
+  std::vector<std::unique_ptr<Process>> processes_;
+  std::deque<Process*> pending_connects_;
+  ConnId disconnecting_ = 0;  // inside on_closed(disconnecting_)
+  TimeMs now_ms_ = 0;
+  uint64_t backlog_bytes_ = 0;  // output the link says waits for slow sockets
+  uint64_t bytes_received_ = 0;
+  uint64_t bytes_sent_ = 0;
   bool perturbed_ = false;         // anything but honest frames in some order
   bool interrupted_ = false;       // honest peers left or came back, or the server restarted
   bool new_connections_ = false;   // a fifth client came (its refusal is logged)
+  std::optional<SavedExchange> disk_saved_;  // what the server keeps on disk
   // Of the current relay (a new one after the server restarted):
   size_t epoch_first_ = 0;  // its first connection's index in conns_
   std::vector<std::string> relay_log_;
+  bool accepting_ = true;
+  bool constructing_ = false;  // inside RelayHost's constructor
   bool started_ = false;
   bool restored_ = false;  // built with resume_from
   bool save_called_ = false;
-  bool finished_ = false;
-  bool paused_ = false;    // between exchange_paused() and exchange_resumed()
-  std::optional<RelayOutcome> outcome_;
-  std::optional<SavedExchange> saved_;  // what the server would keep on disk
+  bool finished_ = false;  // close_log() came
+  bool summary_written_ = false;
+  bool paused_ = false;    // RelayProgress::paused after the last host call
+  TimeMs pause_started_ms_ = 0;
+  TimeMs last_progress_ms_ = 0;  // the last progress seen (start, round, resume, refetch)
+  uint64_t refetched_seen_ = 0;
+  std::optional<SavedExchange> saved_;   // as this relay last persisted it
   std::optional<RosterMessage> roster_;  // the exchange's files (resume point zero)
 };
 
@@ -1276,7 +1733,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Harness harness(options);
   harness.run(input);
 
-  // Logs do not depend on windows, backlog, delivery order or interruptions.
+  // Logs do not depend on windows, backlog, delivery order, time or
+  // interruptions.
   if (harness.wants_log_check()) {
     Harness reference(harness.reference_options());
     FuzzInput nothing(nullptr, 0);

@@ -22,9 +22,9 @@
 
 #include "common/bytes.h"
 #include "common/chunk_store.h"
+#include "common/content.h"
 #include "common/frame.h"
 #include "common/messages.h"
-#include "common/peer_core.h"
 #include "common/sha256.h"
 #include "tests/test_data.h"
 
@@ -68,8 +68,10 @@ class FuzzInput {
   size_t pos_ = 0;
 };
 
+// Same type and payload, and neither or both carry their chunk by reference.
 inline bool same_frame(const Frame& a, const Frame& b) {
-  return a.type == b.type && a.payload.size() == b.payload.size() &&
+  return a.type == b.type && a.data_ref.has_value() == b.data_ref.has_value() &&
+         a.payload.size() == b.payload.size() &&
          std::equal(a.payload.begin(), a.payload.end(), b.payload.begin());
 }
 
@@ -82,8 +84,9 @@ inline bool same_bytes(ByteView a, ByteView b) {
 // are tracked by length alone, so a hostile ROSTER cannot make the harness
 // allocate. Like FileChunkStore, received files and progress are named by the
 // slot the peer held (`<SELF>_<OWNER>`, `<SELF>.progress`) and outlive the
-// PeerCore: a new PeerCore over the same store is a restarted client (call
-// new_run() first).
+// PeerCore, and the store hashes what it receives (ReceivedDigest). Every
+// PeerCore over it is one run: a PeerHost's next session over the same store
+// (a reconnect) or a restarted client's (call new_run() before each).
 class FuzzChunkStore : public ChunkStore {
  public:
   static constexpr uint64_t kKeepBytes = 1 << 20;
@@ -93,6 +96,8 @@ class FuzzChunkStore : public ChunkStore {
     bool kept = false;
     Bytes data;
     uint64_t bytes_written = 0;  // chunks of one owner come lowest first: a prefix
+    ReceivedDigest digest;
+    bool digest_taken = false;  // received_digest() was asked, in this run
     bool committed = false;
     int committed_in_run = -1;
   };
@@ -121,18 +126,29 @@ class FuzzChunkStore : public ChunkStore {
     file.kept = size_bytes <= kKeepBytes;
     if (file.kept) file.data.assign(size_bytes, 0);
   }
-  void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override {
+  void write_chunk(PeerIndex owner, uint64_t offset, const ChunkBytes& chunk) override {
     Received& file = current(owner);
-    FUZZ_CHECK(!file.committed);
+    FUZZ_CHECK(!chunk.ref);  // frames that crossed a decoder carry their bytes
+    ByteView data = chunk.data;
+    FUZZ_CHECK(!file.committed && !file.digest_taken);
     FUZZ_CHECK(offset <= file.size_bytes && data.size() <= file.size_bytes - offset);
     FUZZ_CHECK(offset == file.bytes_written);  // in order, each byte once
     if (file.kept)
       std::copy(data.begin(), data.end(), file.data.begin() + static_cast<ptrdiff_t>(offset));
     file.bytes_written += data.size();
+    file.digest.add(offset, chunk);
+  }
+  Sha256Digest received_digest(PeerIndex owner) override {
+    Received& file = current(owner);
+    FUZZ_CHECK(!file.digest_taken && !file.committed);  // once, after the last chunk
+    FUZZ_CHECK(file.bytes_written == file.size_bytes);
+    file.digest_taken = true;
+    return file.digest.finish(file.size_bytes);
   }
   void commit_file(PeerIndex owner) override {
     Received& file = current(owner);
     FUZZ_CHECK(!file.committed);
+    FUZZ_CHECK(file.digest_taken);                      // only a file whose digest was checked
     FUZZ_CHECK(file.bytes_written == file.size_bytes);  // every byte, once
     file.committed = true;
     file.committed_in_run = run;
@@ -164,8 +180,7 @@ class FuzzChunkStore : public ChunkStore {
     progress.erase(*progress_self_);
   }
   // The saved progress must never count a chunk that is not in the file.
-  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
-                   Sha256& hasher) override {
+  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept) override {
     FUZZ_CHECK(opened_as && owner != *opened_as);
     FUZZ_CHECK(begun_.insert(std::make_pair(run, owner)).second);
     auto found = received.find({*opened_as, owner});
@@ -174,13 +189,16 @@ class FuzzChunkStore : public ChunkStore {
     FUZZ_CHECK(!file.committed);
     FUZZ_CHECK(file.size_bytes == size_bytes);
     FUZZ_CHECK(bytes_kept <= file.bytes_written);
+    file.digest = ReceivedDigest{};
+    file.digest_taken = false;
     if (file.kept) {
-      hasher.update(ByteView(file.data.data(), bytes_kept));
+      file.digest.add_kept(ByteView(file.data.data(), bytes_kept));
     } else {
+      // Not kept: zeros stand in (the digest fails, as for a damaged file).
       Bytes zeros(4096, 0);
       for (uint64_t done = 0; done < bytes_kept;) {
         size_t take = static_cast<size_t>(std::min<uint64_t>(zeros.size(), bytes_kept - done));
-        hasher.update(ByteView(zeros.data(), take));
+        file.digest.add_kept(ByteView(zeros.data(), take));
         done += take;
       }
     }
@@ -198,6 +216,7 @@ class FuzzChunkStore : public ChunkStore {
   std::optional<PeerIndex> opened_as;  // in this run
   std::map<std::pair<PeerIndex, PeerIndex>, Received> received;  // by (self, owner)
   std::map<PeerIndex, SavedProgress> progress;                    // by self
+  std::map<int, RosterMessage> rosters;  // by run: the first well-formed ROSTER it was given
 
  private:
   Received& current(PeerIndex owner) {
@@ -211,40 +230,6 @@ class FuzzChunkStore : public ChunkStore {
   Bytes own_;
   std::optional<PeerIndex> progress_self_;  // begin_progress of this run
   std::set<std::pair<int, PeerIndex>> begun_;  // (run, owner)
-};
-
-// One peer's side of its connection: what it sends waits in `to_server`.
-class FuzzPeerOutbox : public PeerOutbox {
- public:
-  explicit FuzzPeerOutbox(const FuzzChunkStore& store) : store_(store) {}
-
-  void send(Frame frame) override {
-    FUZZ_CHECK(!outcome);  // nothing after finished()
-    to_server.push_back(std::move(frame));
-  }
-  void send_own_chunk(FrameType type, const ChunkHeader& header, uint64_t offset,
-                      uint32_t length) override {
-    FUZZ_CHECK(!outcome);
-    FUZZ_CHECK(type == FrameType::kChunkData || type == FrameType::kRefetchData);
-    const Bytes& own = store_.own();
-    FUZZ_CHECK(offset <= own.size() && length <= own.size() - offset);
-    Frame frame = make_chunk_frame(type, header, length);
-    std::copy_n(own.begin() + static_cast<ptrdiff_t>(offset), length, chunk_data_area(frame));
-    to_server.push_back(std::move(frame));
-  }
-  void log(std::string line) override { log_lines.push_back(std::move(line)); }
-  void notice(std::string) override {}
-  void finished(const PeerOutcome& result) override {
-    FUZZ_CHECK(!outcome);  // called once
-    outcome = result;
-  }
-
-  std::deque<Frame> to_server;
-  std::vector<std::string> log_lines;
-  std::optional<PeerOutcome> outcome;
-
- private:
-  const FuzzChunkStore& store_;
 };
 
 }  // namespace chunkex::fuzz

@@ -33,7 +33,7 @@ SERVER_BIN=$CHUNKEX_BUILD_DIR/chunkex-server
 CLIENT_BIN=$CHUNKEX_BUILD_DIR/chunkex-client
 GEN_BIN=$CHUNKEX_BUILD_DIR/chunkex-gen
 SCRATCH=$CHUNKEX_SCRATCH
-CHUNK=131072   # default chunk size (SPEC section 1)
+CHUNK=131072   # default chunk size (docs/DESIGN.md §1)
 
 if [[ -z ${CHUNKEX_TEST_NO_PYTHON:-} ]] && command -v python3 >/dev/null 2>&1; then
   HAVE_PYTHON=1
@@ -383,7 +383,7 @@ ms_to_us() {
   echo $((10#$int * 1000 + 10#$frac))
 }
 
-# us_to_ms US: the log's clock format (SPEC section 4: milliseconds, shortest
+# us_to_ms US: the log's clock format (docs/DESIGN.md §3: milliseconds, shortest
 # exact decimal with at least one fraction digit).
 us_to_ms() {
   local us=$1 frac
@@ -464,7 +464,7 @@ assert_json() {
 
 # --------------------------------------------------------------- the model ---
 
-# model_final FILE_SIZES_CSV CHUNK_BYTES COSTS_US: runs SPEC sections 3 and 4
+# model_final FILE_SIZES_CSV CHUNK_BYTES COSTS_US: runs docs/DESIGN.md §2 and §3
 # independently of the C++ code. COSTS_US is "chunkA:otherA,chunkB:otherB,..."
 # in microseconds. Prints "ROUNDS A_us B_us ...".
 model_final() {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Bad input of every kind gets a clear error and breaks nothing:
 #  (a) a peer whose own file is missing or unreadable,
-#  (b) invalid configurations (SPEC section 7),
-#  (c) garbage and malformed frames on a raw TCP connection (SPEC section 6),
+#  (b) invalid configurations (docs/DESIGN.md §9),
+#  (c) garbage and malformed frames on a raw TCP connection (docs/DESIGN.md §5),
 #  (d) a client with nothing to connect to; a server stopped by a signal.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

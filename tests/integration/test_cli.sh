@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Command lines: --help of every program explains its flags and exits 0; an
-# unknown or invalid flag is refused (SPEC section 7). Plus the generator's
+# unknown or invalid flag is refused (docs/DESIGN.md §9). Plus the generator's
 # promises: exact sizes, seeded and repeatable.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

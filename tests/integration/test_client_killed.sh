@@ -3,7 +3,7 @@
 # (reconnect_grace_s 0; test_reconnect covers coming back). The server logs it by
 # ID, tells the others why the exchange cannot go on, and nothing hangs: all
 # exit non-zero within 10 s. No received file carries its final name unless
-# it is complete and verified (SPEC sections 2 and 6).
+# it is complete and verified (docs/DESIGN.md §1.2 and §5).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 IDS=(A B C D)

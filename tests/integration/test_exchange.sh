@@ -3,8 +3,8 @@
 # chunk, an empty file, and a file whose every chunk ends with the bytes
 # "<END>" (the original design's delimiter, which its character-set strip ate).
 # Checks the received files byte for byte, the final clocks everywhere against
-# an independent model of SPEC sections 3-4, and that the logs are
-# byte-identical across runs and window sizes (SPEC section 5).
+# an independent model of docs/DESIGN.md §2-§3, and that the logs are
+# byte-identical across runs and window sizes (docs/DESIGN.md §4).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 IDS=(A B C D)
@@ -106,7 +106,7 @@ $listing"
   local server_clocks
   server_clocks=$(final_clocks_of "$logs/Server.txt")
   [[ $server_clocks == "$expected_clocks" ]] ||
-    fail "$tag: Server.txt final clocks '$server_clocks', the SPEC model gives '$expected_clocks'"
+    fail "$tag: Server.txt final clocks '$server_clocks', the model gives '$expected_clocks'"
   for id in "${IDS[@]}"; do
     local client_clocks
     client_clocks=$(final_clocks_of "$logs/Client$id.txt")

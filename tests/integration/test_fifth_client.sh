@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A fifth peer connects while the exchange runs: it gets a clear "server full"
 # error and exits; the four peers and the server carry on and succeed, and the
-# rejection shows up once in Server.txt, near the end (SPEC section 2).
+# rejection shows up once in Server.txt, near the end (docs/DESIGN.md §1.2).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 IDS=(A B C D)
@@ -95,7 +95,7 @@ size=$((CHUNKS * CHUNK_BYTES))
 model=$(model_final "$size,$size,$size,$size" $CHUNK_BYTES "$DEFAULT_COSTS_US")
 expected=$(model_clocks_text "$model")
 server_clocks=$(final_clocks_of "$server_log")
-[[ $server_clocks == "$expected" ]] || fail "Server.txt final clocks '$server_clocks', SPEC model '$expected'"
+[[ $server_clocks == "$expected" ]] || fail "Server.txt final clocks '$server_clocks', model '$expected'"
 assert_json "$LOGS/summary.json" rounds "${model%% *}"
 for id in "${IDS[@]}"; do
   [[ $(final_clocks_of "$LOGS/Client$id.txt") == "$server_clocks" ]] ||

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ctrl-C / SIGTERM in the middle of the exchange (SPEC section 2): the
+# Ctrl-C / SIGTERM in the middle of the exchange (docs/DESIGN.md §1.2): the
 # signalled program stops cleanly with 128+signal, the others are told why and
 # exit 1, logs are flushed, nothing hangs, no half file gets a final name.
 #  (1) SIGTERM to the server;  (2) SIGINT to client B.

@@ -99,7 +99,7 @@ TEST_CASE("with a token the relay challenges first and admits only a correct pro
     CHECK(out.closed(1));
   }
   SUBCASE("silence: refused at the handshake deadline") {
-    relay.on_handshake_deadline(1);
+    relay.on_time(10'000);  // connected at 0, the default 10 s deadline
     CHECK(contains(decode_error(out.frames_to(1).back()), "handshake deadline"));
     CHECK(out.closed(1));
   }
@@ -124,7 +124,7 @@ struct TokenPeer {
   explicit TokenPeer(const std::string& token)
       : store(test::pseudo_random_bytes(8, 0)),
         out(store),
-        core(4, store, out, PeerAuth{token, counting_nonces(80)}) {}
+        core(PeerSettings{4, 60, PeerAuth{token, counting_nonces(80)}}, store, out) {}
   test::MemoryChunkStore store;
   test::QueuePeerOutbox out;
   PeerCore core;

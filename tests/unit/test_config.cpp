@@ -1,4 +1,4 @@
-// SPEC section 7: configs/default.json reproduces the defaults; invalid
+// docs/DESIGN.md §9: configs/default.json reproduces the defaults; invalid
 // configuration is an error that names the key.
 #include <doctest/doctest.h>
 

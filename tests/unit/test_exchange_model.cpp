@@ -1,4 +1,4 @@
-// SPEC section 4: the exact clock model, and the schedule it drives, checked
+// docs/DESIGN.md §3: the exact clock model, and the schedule it drives, checked
 // against the worked example, the default run's final clocks and small
 // hand-computed cases with unequal files.
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// SPEC section 6: length-prefixed binary framing. A chunk's bytes are carried
+// docs/DESIGN.md §5: length-prefixed binary framing. A chunk's bytes are carried
 // exactly, in any split of the stream; malformed headers are refused.
 #include <doctest/doctest.h>
 

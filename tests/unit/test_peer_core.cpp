@@ -25,7 +25,7 @@ struct PeerHarness {
               test::pseudo_random_bytes(3000, 2), test::pseudo_random_bytes(3000, 3)},
         store(files[0]),
         out(store),
-        core(window, store, out) {}
+        core(PeerSettings{window}, store, out) {}
 
   void flag() { core.on_frame(encode(FlagMessage{0, 4, kChunkBytes})); }
   RosterMessage roster() const {

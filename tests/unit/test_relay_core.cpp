@@ -215,7 +215,7 @@ TEST_CASE("ROSTER goes to everyone only once all four have announced") {
     CHECK(h.out.frames_of_type(conn_of(i), FrameType::kRoster).empty());
   CHECK_FALSE(h.out.log_index("start exchange"));
   h.announce(1);
-  CHECK(h.out.started_calls == 1);
+  CHECK(h.relay.exchange_started());
   for (size_t i = 0; i < 4; ++i) {
     CAPTURE(i);
     std::vector<Frame> rosters = h.out.frames_of_type(conn_of(i), FrameType::kRoster);
@@ -632,12 +632,12 @@ TEST_CASE("a connection silent past the handshake deadline gives its slot back")
   h.connect_all();
   h.announce(0);
   h.announce(2);
-  h.relay.on_handshake_deadline(conn_of(0));  // announced: stays
-  h.relay.on_handshake_deadline(555);         // unknown: ignored
-  CHECK(h.out.events.size() == 4);            // the four FLAGs, nothing else
-  h.relay.on_handshake_deadline(conn_of(1));
-  check_slot_released(h, 1, "handshake deadline");
   h.announce(3);
+  h.relay.on_time(9'999);
+  CHECK(h.out.events.size() == 4);  // the four FLAGs, nothing else
+  CHECK(h.relay.next_deadline_ms() == 10'000);
+  h.relay.on_time(10'000);          // B never announced; the others did
+  check_slot_released(h, 1, "handshake deadline");
   check_newcomer_completes(h, 1, 903);
 }
 
@@ -645,7 +645,7 @@ TEST_CASE("a handshake deadline after the exchange started changes nothing") {
   Harness h;
   h.join_all();
   const size_t events = h.out.events.size();
-  h.relay.on_handshake_deadline(conn_of(2));
+  h.relay.on_time(10'000);
   CHECK(h.out.events.size() == events);
   h.play_to_end();
   REQUIRE(h.out.outcome);
@@ -757,7 +757,9 @@ TEST_CASE("a stall names the peers the oldest open round waits for") {
   RoundPlan plan = h.model.plan_next_round();
   SUBCASE("a missing request") {
     for (size_t q : {0, 1, 3}) h.send_request(plan, q);
-    h.relay.on_stall(60);
+    h.relay.on_time(59'999);
+    CHECK(h.out.finished_calls == 0);
+    h.relay.on_time(60'000);
     h.check_failed_naming("client C");
     CHECK(contains(h.out.outcome->failure, "stalled the exchange"));
     CHECK(contains(h.out.outcome->failure, "round 1"));
@@ -767,13 +769,13 @@ TEST_CASE("a stall names the peers the oldest open round waits for") {
     for (size_t q = 0; q < h.peer_count(); ++q) {
       if (plan.requests[q].target != 2) h.send_answer(plan, q);
     }
-    h.relay.on_stall(60);
+    h.relay.on_time(60'000);
     h.check_failed_naming("client C");
   }
   SUBCASE("no request at all for the next round names everyone") {
     h.send_requests(plan);
     h.send_answers(plan);
-    h.relay.on_stall(60);
+    h.relay.on_time(60'000);
     h.check_failed_naming("client A, B, C, D stalled");
   }
 }
@@ -811,7 +813,7 @@ TEST_CASE("a peer that disconnects with a grace period pauses the exchange for i
       CHECK(h.relay.progress().paused);
     }
     SUBCASE("silence past the handshake deadline gives the offer back") {
-      h.relay.on_handshake_deadline(500);
+      h.relay.on_time(10'000);
       CHECK(h.out.closed(500));
       h.relay.on_connect(501);
       CHECK(h.out.frames_of_type(501, FrameType::kFlag).size() == 1);
@@ -858,7 +860,9 @@ TEST_CASE("a peer that disconnects with a grace period pauses the exchange for i
     CHECK(contains(decode_error(h.out.frames_to(501).back()), "server full"));
   }
   SUBCASE("the grace period ends it, naming B") {
-    h.relay.on_grace_expired();
+    h.relay.on_time(29'999);
+    CHECK_FALSE(h.out.outcome);
+    h.relay.on_time(30'000);
     REQUIRE(h.out.outcome);
     CHECK(h.out.outcome->failure == "client B did not come back within 30 s");
     for (size_t i : {0, 2, 3}) {

@@ -1,4 +1,4 @@
-// SPEC section 3: round r uses offset o = 1 + (r mod (N-1)); peer i asks
+// docs/DESIGN.md §2: round r uses offset o = 1 + (r mod (N-1)); peer i asks
 // peer (i + o) mod N, falling back to the next offsets when that peer has
 // nothing left for it, and is idle when it lacks nothing.
 #include <doctest/doctest.h>

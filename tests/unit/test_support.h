@@ -37,7 +37,7 @@ inline bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
 }
 
-// SPEC section 1 for A..D (6/0.6 ms ... 9/0.9 ms), continued in the same
+// docs/DESIGN.md §1 for A..D (6/0.6 ms ... 9/0.9 ms), continued in the same
 // pattern for E and beyond (10/1.0 ms, ...).
 inline std::vector<PeerCosts> default_costs(size_t peer_count = 4) {
   std::vector<PeerCosts> costs;
@@ -91,7 +91,10 @@ class RecordingRelayOutbox : public RelayOutbox {
   void close(ConnId conn) override { events.push_back(Event{conn, true, {}}); }
   void log(std::string line) override { log_lines.push_back(std::move(line)); }
   void notice(std::string text) override { notices.push_back(std::move(text)); }
-  void exchange_started() override { ++started_calls; }
+  void persist(const SavedExchange& exchange) override {
+    ++persist_calls;
+    saved = exchange;
+  }
   void finished(const RelayOutcome& result) override {
     ++finished_calls;
     outcome = result;
@@ -137,7 +140,8 @@ class RecordingRelayOutbox : public RelayOutbox {
   std::vector<Event> events;
   std::vector<std::string> log_lines;
   std::vector<std::string> notices;
-  int started_calls = 0;
+  int persist_calls = 0;
+  std::optional<SavedExchange> saved;
   int finished_calls = 0;
   std::optional<RelayOutcome> outcome;
 };
@@ -162,16 +166,23 @@ class MemoryChunkStore : public ChunkStore {
   void begin_file(PeerIndex owner, uint64_t size_bytes) override {
     ++begins[owner];
     received[owner] = Bytes(size_bytes, 0);
+    digests[owner] = ReceivedDigest{};
     bytes_written[owner] = 0;
   }
-  void write_chunk(PeerIndex owner, uint64_t offset, ByteView data) override {
+  void write_chunk(PeerIndex owner, uint64_t offset, const ChunkBytes& chunk) override {
     CHECK(begins_of(owner) + resumes_of(owner) >= 1);
     CHECK(commits_of(owner) == 0);
+    REQUIRE_FALSE(chunk.ref);
+    ByteView data = chunk.data;
     Bytes& file = received[owner];
     CHECK(offset + data.size() <= file.size());
     if (offset + data.size() > file.size()) throw std::runtime_error("write past the end");
     std::copy(data.begin(), data.end(), file.begin() + static_cast<ptrdiff_t>(offset));
     bytes_written[owner] += data.size();
+    digests[owner].add(offset, chunk);
+  }
+  Sha256Digest received_digest(PeerIndex owner) override {
+    return digests[owner].finish(received[owner].size());
   }
   void commit_file(PeerIndex owner) override { ++commits[owner]; }
 
@@ -191,13 +202,13 @@ class MemoryChunkStore : public ChunkStore {
     progress->rounds_completed = rounds_completed;
   }
   void clear_progress() override { progress.reset(); }
-  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept,
-                   Sha256& hasher) override {
+  void resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept) override {
     ++resumes[owner];
     Bytes& file = received[owner];
     if (file.size() < bytes_kept) throw std::runtime_error("resume_file: bytes missing");
     file.resize(size_bytes);
-    hasher.update(ByteView(file.data(), bytes_kept));
+    digests[owner] = ReceivedDigest{};
+    digests[owner].add_kept(ByteView(file.data(), bytes_kept));
   }
   bool has_committed_file(PeerIndex owner) override { return commits_of(owner) > 0; }
 
@@ -212,6 +223,7 @@ class MemoryChunkStore : public ChunkStore {
   std::map<PeerIndex, int> commits;
   std::map<PeerIndex, int> resumes;
   std::map<PeerIndex, uint64_t> bytes_written;
+  std::map<PeerIndex, ReceivedDigest> digests;
   std::optional<SavedProgress> progress;
 
  private:

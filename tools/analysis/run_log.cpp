@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 
 bool ends_the_log(LogEventKind kind) {
   return kind == LogEventKind::kDone || kind == LogEventKind::kFinalClocks ||
-         kind == LogEventKind::kRejected || kind == LogEventKind::kAbandoned;
+         kind == LogEventKind::kRejected || kind == LogEventKind::kRejectedMore ||
+         kind == LogEventKind::kAbandoned;
 }
 
 std::string shown(std::string_view line) {
