@@ -140,6 +140,21 @@ std::string verified_count(const std::vector<std::vector<std::string>>& table) {
   return fmt::format("{} of {}", verified, total);
 }
 
+// A live run's wall time; a simulated one (chunkex-sim) has none, but may
+// predict one from its link model.
+std::string wall_time(const std::optional<nlohmann::json>& summary) {
+  if (!summary) return "not recorded (no summary.json)";
+  if (summary->contains("wall_seconds")) {
+    return fmt::format("{:.3f} s", (*summary)["wall_seconds"].get<double>());
+  }
+  if (summary->contains("predicted_wall_seconds")) {
+    return fmt::format("simulated run: {:.3f} s predicted from its link model",
+                       (*summary)["predicted_wall_seconds"].get<double>());
+  }
+  if (summary->contains("simulator_seconds")) return "simulated run (chunkex-sim): none";
+  return "not recorded";
+}
+
 std::string summary_value(const RunView& view, std::string_view row) {
   const auto& summary = view.run->summary;
   if (row == "rounds") {
@@ -147,10 +162,7 @@ std::string summary_value(const RunView& view, std::string_view row) {
       return fmt::format("{}", (*summary)["rounds"].get<uint64_t>());
     return view.facts.rounds_moved ? fmt::format("{}", *view.facts.rounds_moved) : "?";
   }
-  if (row == "wall") {
-    if (!summary || !summary->contains("wall_seconds")) return "not recorded (no summary.json)";
-    return fmt::format("{:.3f} s", (*summary)["wall_seconds"].get<double>());
-  }
+  if (row == "wall") return wall_time(summary);
   if (row == "bytes") {
     if (!summary || !summary->contains("bytes_relayed")) return "not recorded (no summary.json)";
     const auto& relayed = (*summary)["bytes_relayed"];
