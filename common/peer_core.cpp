@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "common/log_format.h"
+
 namespace chunkex {
 
 PeerCore::PeerCore(PeerSettings settings, ChunkStore& store, PeerOutbox& outbox)
@@ -46,8 +48,7 @@ TimeMs PeerCore::next_deadline_ms() const {
 }
 
 std::string PeerCore::line(ClockUs clock_us, const std::string& event) const {
-  return fmt::format("{} [{}] {}", format_clock_ms(clock_us),
-                     self_ ? peer_name(*self_) : std::string("?"), event);
+  return format_log_line(clock_us, self_ ? peer_name(*self_) : std::string("?"), event);
 }
 
 // The model runs up to `window_` rounds ahead; the clock that belongs in an

@@ -6,6 +6,7 @@
 
 #include "common/chunking.h"
 #include "common/config.h"
+#include "common/log_format.h"
 
 namespace chunkex {
 namespace {
@@ -26,7 +27,7 @@ RelayCore::RelayCore(RelaySettings settings, RelayOutbox& outbox)
 }
 
 std::string RelayCore::line(ClockUs clock_us, const std::string& event) const {
-  return fmt::format("{} [Server] {}", format_clock_ms(clock_us), event);
+  return format_log_line(clock_us, kServerComponent, event);
 }
 
 ClockUs RelayCore::max_clock() const {

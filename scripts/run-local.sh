@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole exchange on this machine in one command: installs what is missing,
 # builds, generates the input files (seeded), starts the server and four
-# clients on 127.0.0.1, shows progress and prints the summary.
+# clients on 127.0.0.1, shows progress and prints the summary; ends by writing
+# the run report (logs/report.html) and printing its path.
 #
 #   scripts/run-local.sh [--chunks K] [--window W] [--seed S] [--config FILE]
 set -euo pipefail
@@ -25,7 +26,7 @@ done
 
 scripts/deps.sh
 echo "== building (Release)"
-CHUNKEX_TARGETS="chunkex-server chunkex-client chunkex-gen" scripts/build.sh
+CHUNKEX_TARGETS="chunkex-server chunkex-client chunkex-gen chunkex-report" scripts/build.sh
 
 data_dir=data
 stamp="chunks=$chunks seed=$seed"
@@ -39,7 +40,7 @@ log_dir=logs
 out_dir=out
 run_dir=$(mktemp -d)
 rm -rf "$out_dir"
-rm -f "$log_dir"/*.txt "$log_dir"/summary.json
+rm -f "$log_dir"/*.txt "$log_dir"/summary.json "$log_dir"/report.html
 mkdir -p "$log_dir"
 
 common_flags=(--log-dir "$log_dir")
@@ -79,5 +80,10 @@ for id in A B C D; do tail -n 1 "$log_dir/client$id.console"; done
 echo "== logs in $log_dir/, received files in $out_dir/"
 if [ "$status" -ne 0 ]; then
   echo "run-local: the exchange failed (see $log_dir/*.console and $log_dir/Server.txt)" >&2
+fi
+if build/chunkex-report "$log_dir" -o "$log_dir/report.html" > /dev/null; then
+  echo "== report: $log_dir/report.html"
+else
+  echo "run-local: could not write the report of $log_dir" >&2
 fi
 exit "$status"
