@@ -10,7 +10,7 @@ include(GNUInstallDirs)
 
 # chunkex-flood (hostile connections) and the bench tools stay out: they are
 # for tests on one's own machine, not for a server's /usr/bin.
-install(TARGETS chunkex-server chunkex-client chunkex-gen chunkex-sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS chunkex-server chunkex-client chunkex-gen chunkex-sim chunkex-diff chunkex-report RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 set(CHUNKEX_BIN_DIR ${CMAKE_INSTALL_FULL_BINDIR})
 set(CHUNKEX_CONFIG_DIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/chunkex) # /etc/chunkex for prefix /usr
@@ -41,7 +41,8 @@ string(CONCAT CPACK_PACKAGE_DESCRIPTION
        "Every component logs each event with a Lamport-style simulated clock, and\n"
        "the same inputs give byte-identical logs.\n"
        "This package holds chunkex-server with its systemd unit, chunkex-client,\n"
-       "chunkex-gen and chunkex-sim (the whole exchange in one process).")
+       "chunkex-gen, chunkex-sim (the whole exchange in one process), and\n"
+       "chunkex-diff and chunkex-report to compare and draw runs.")
 set(CPACK_PACKAGE_CONTACT "chunkex maintainers <maintainers@users.noreply.b-seed-5ac0335c.example>")
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # chunkex_<version>_<arch>.deb

@@ -14,7 +14,8 @@ build_package
 # ------------------------------------------------------------- contents ---
 dpkg-deb -c "$DEB" | awk '{ print $NF }' | sed 's|^\./|/|' | grep -v '/$' | sort >"$SCRATCH/files.txt"
 expected=$(printf '%s\n' /etc/chunkex/chunkex.json "$UNIT" /usr/bin/chunkex-client \
-  /usr/bin/chunkex-gen /usr/bin/chunkex-server /usr/bin/chunkex-sim /usr/share/doc/chunkex/README.md | sort)
+  /usr/bin/chunkex-diff /usr/bin/chunkex-gen /usr/bin/chunkex-report /usr/bin/chunkex-server \
+  /usr/bin/chunkex-sim /usr/share/doc/chunkex/README.md | sort)
 [[ $(cat "$SCRATCH/files.txt") == "$expected" ]] ||
   fail "the package holds other files than expected:
 $(diff <(echo "$expected") "$SCRATCH/files.txt")"
