@@ -31,15 +31,13 @@
 //   picks the connection; some kinds read argument bytes after it.
 //
 // Time: the clock starts at 0 and moves only by kAdvance (a fixed step
-// from kAdvanceMs, or to the relay's next deadline) and by kShutdown 14 (the
-// stall timeout) and 12 (to the relay's next deadline: the end of the grace
-// period while paused). Every host deadline on the way fires at its own
-// moment, in time order. A protocol deadline firing (the relay's handshake,
-// stall, grace or flush deadline; a peer's first-frame, idle or connect
-// deadline) counts as a perturbation; a peer's reconnect attempt does not.
-// When the operations are done, every queued frame is delivered until nothing
-// moves, and the clock moves on to reconnect attempts only (never past a
-// protocol deadline), until nothing is left to do.
+// from kAdvanceMs) and by kShutdown 14 (the stall timeout) and 12 (to the
+// relay's next deadline: the end of the grace period while paused). Every host deadline on the way
+// fires at its own moment, in time order. A protocol deadline firing (the relay's handshake, stall,
+// grace or flush deadline; a peer's first-frame, idle or connect deadline) counts as a
+// perturbation; a peer's reconnect attempt does not. When the operations are done, every queued
+// frame is delivered until nothing moves, and the clock moves on to reconnect attempts only (never
+// past a protocol deadline), until nothing is left to do.
 //
 // Leaving and coming back, in honest mode: kDisconnect kills a peer's process
 // (its host is dropped; high nibble bit 3 instead cuts the connection, and the
@@ -52,7 +50,7 @@
 // saved (resume_from); the peers see their connections end and reconnect.
 // kBacklog sets the output the link reports queued (queued_bytes()) above or
 // below the relay's limit, and reports it; the link also reports output
-// written each time a frame reaches a peer.
+// written each time a connection's queue of frames to its peer runs dry.
 //
 // Checked throughout: no send or close to ConnId 0 or to a connection the
 // (current) relay never heard of or was told is closed, nothing sent after a
@@ -69,17 +67,16 @@
 // persisted once as it starts (or as a restarted server is built) and then
 // once per delivered round, in order, never while paused, and SEND_CHUNK and
 // REFETCH come only for rounds persisted as delivered; a pause only with a
-// grace period. Time: after on_time(now) a host's next deadline is later than
-// now (a live link would spin otherwise); no deadline fires early: a
-// connection dropped for its handshake had 10 s, a grace expiry came
-// reconnect_grace_s after the pause began, a stall 60 s after the last
-// progress the harness saw; a peer gives up on a silent server only after its
-// first-frame or idle timeout, and never aborts a connect the link answered. The
-// peers' stores: writes in order and within the file, the digest asked once
-// after the last byte, commit only after it, the saved progress never counting
-// a chunk that is not in the file (FuzzChunkStore); a peer's link: nothing
-// sent outside an open session, its own chunks within its file, a session
-// closed once, and a peer that sees its connection end finishes its core.
+// grace period (but for a restarted server's wait: tests/fuzz/README.md). Time: after on_time(now)
+// a host's next deadline is later than now (a live link would spin otherwise); no deadline fires
+// early: a connection dropped for its handshake had 10 s, a grace expiry came reconnect_grace_s
+// after the pause began, a stall 60 s after the last progress the harness saw; a peer gives up on a
+// silent server only after its first-frame or idle timeout, and never aborts a connect the link
+// answered. The peers' stores: writes in order and within the file, the digest asked once after the
+// last byte, commit only after it, the saved progress never counting a chunk that is not in the
+// file (FuzzChunkStore); a peer's link: nothing sent outside an open session, its own chunks within
+// its file, a session closed once, and a peer that sees its connection end, or a broken stream on
+// it, ends that session.
 // In honest mode with nothing injected: the exchange succeeds, every file
 // arrives byte for byte, clocks match the model, and the logs equal those of a
 // plain round-robin run with the default windows. With honest peers that only
@@ -133,15 +130,15 @@ constexpr uint64_t kSizes[16] = {0,   1,   2,   63,  64,  65,  100, 127,
 constexpr uint32_t kRelayWindows[4] = {1, 2, 8, 32};
 constexpr uint32_t kPeerWindows[4] = {1, 2, 8, 128};
 constexpr uint32_t kGraceS = 60;
-constexpr uint32_t kHandshakeS = 10;  // Config::handshake_timeout_s
-constexpr uint32_t kIdleS = 60;       // Config::idle_timeout_s: the relay's stall limit
+constexpr uint32_t kHandshakeS = 10;    // Config::handshake_timeout_s
+constexpr uint32_t kIdleS = 60;         // Config::idle_timeout_s: the relay's stall limit
 constexpr size_t kMaxConnections = 80;  // past the relay's limit of 64 authenticating
 const std::string kToken = "fuzz-token";
 constexpr size_t kMaxDrainSteps = 1'000'000;  // far above any exchange of these files
 constexpr size_t kMaxDeadlineSteps = 100'000;
 // kAdvance: by high nibble, how far the clock moves (ms). 0..3 pass the
 // handshake timeout, as the old "handshake deadline" op did.
-constexpr TimeMs kAdvanceMs[16] = {10'000, 10'000, 10'000, 10'000, 1,     10,    100,    499,
+constexpr TimeMs kAdvanceMs[16] = {10'000, 10'000, 10'000, 10'000, 1,     10,     100,    499,
                                    500,    1'000,  4'999,  5'000,  9'999, 30'000, 60'000, 120'000};
 
 // CHUNKEX_FUZZ_VERBOSE=1: print the relay's log and outcome (for triage).
@@ -170,29 +167,31 @@ bool starts_with(const std::string& text, const char* prefix) {
 }
 
 enum Op : uint8_t {
-  kStepToPeer = 0,    // deliver the next relay -> peer frame of a connection
-  kStepToRelay = 1,   // deliver the next peer -> relay frame of a connection
-  kRun = 2,           // u8 n: n rounds of delivering one frame each way on every connection
-  kInjectFrame = 3,   // u8 type (low nibble), u8 length, payload: a well-framed frame
-  kRawBytes = 4,      // u8 length, bytes
-  kTamperToRelay = 5, // u8 position, u8 xor: flip bits of the next peer -> relay frame
-  kDropToRelay = 6,   // lose the next peer -> relay frame
-  kDupToRelay = 7,    // send the next peer -> relay frame twice
-  kDisconnect = 8,    // the peer's process vanishes; high nibble bit 3: the connection
-                      // is cut instead (both ends see it end; the peer reconnects)
-  kConnectNew = 9,    // a new connection (a new honest peer in honest mode; high
-                      // nibble bit 3: a restart of a peer that vanished, if any)
-  kAdvance = 10,      // the clock moves by kAdvanceMs[high nibble]
-  kBacklog = 11,      // the link's queued bytes: above the relay's limit if high
-                      // nibble bit 0, else none; reported (on_output_written)
-  kDrained = 12,      // on_output_written()
-  kTamperToPeer = 13, // u8 position, u8 xor: flip bits of the next relay -> peer frame
-  kShutdown = 14,     // high nibble 15: on_shutdown (Ctrl-C); 14: the clock moves by the
-                      // stall timeout; 13: the server is killed and restarted; 12: the
-                      // clock moves to the relay's next deadline; otherwise a step both ways
-  kStructured = 15,   // u8 kind, fields: a plausible ANNOUNCE/REQUEST/IDLE/CHUNK_DATA/DONE/
-                      // ERROR/AUTH, ANNOUNCE with a resume claim, REFETCH_DATA, or the
-                      // exact frame the schedule says this slot sends
+  kStepToPeer = 0,     // deliver the next relay -> peer frame of a connection
+  kStepToRelay = 1,    // deliver the next peer -> relay frame of a connection
+  kRun = 2,            // u8 n: n rounds of delivering one frame each way on every connection
+  kInjectFrame = 3,    // u8 type (low nibble), u8 length, payload: a well-framed frame
+  kRawBytes = 4,       // u8 length, bytes
+  kTamperToRelay = 5,  // u8 position, u8 xor: flip bits of the next peer -> relay frame
+  kDropToRelay = 6,    // lose the next peer -> relay frame
+  kDupToRelay = 7,     // send the next peer -> relay frame twice
+  kDisconnect = 8,     // the peer's process vanishes; high nibble bit 3: the connection
+                       // is cut instead (both ends see it end; the peer reconnects)
+  kConnectNew = 9,     // a new connection (a new honest peer in honest mode; high
+                       // nibble bit 3: a restart of a peer that vanished, if any)
+  kAdvance = 10,       // the clock moves by kAdvanceMs[high nibble]
+  kBacklog = 11,       // the link's queued bytes: above the relay's limit if high
+                       // nibble bit 0, else none; reported (on_output_written)
+  kDrained = 12,       // on_output_written()
+  kTamperToPeer = 13,  // u8 position, u8 xor: flip bits of the next relay -> peer frame's
+                       // bytes (its header included) as the peer's link reads them
+  kShutdown = 14,      // high nibble 15: on_shutdown (Ctrl-C); 14: the clock moves by the
+                       // stall timeout; 13: the server is killed and restarted; 12: the
+                       // clock moves to the relay's next deadline; 11: u8 picks a client
+                       // process, Ctrl-C on it; otherwise a step both ways
+  kStructured = 15,    // u8 kind, fields: a plausible ANNOUNCE/REQUEST/IDLE/CHUNK_DATA/DONE/
+                       // ERROR/AUTH, ANNOUNCE with a resume claim, REFETCH_DATA, or the
+                       // exact frame the schedule says this slot sends
 };
 
 struct Options {
@@ -281,9 +280,9 @@ class Harness : private RelayLink, private RelayRecords {
   struct Conn {
     ConnId id = 0;
     bool fuzzable = false;
-    Process* process = nullptr;  // honest mode: the peer behind it
-    FrameDecoder decoder{kChunkBytes};  // the relay's side
-    FrameDecoder peer_decoder;          // the peer's side (limit: from FLAG, via the link)
+    Process* process = nullptr;                // honest mode: the peer behind it
+    FrameDecoder decoder{kChunkBytes};         // the relay's side
+    FrameDecoder peer_decoder;                 // the peer's side (limit: from FLAG, via the link)
     std::deque<std::optional<Frame>> to_peer;  // nullopt: the connection ends there
     std::deque<Frame> to_server;
     bool relay_knows = false;   // on_connect reported, on_closed not yet (nor the server died)
@@ -291,17 +290,17 @@ class Harness : private RelayLink, private RelayRecords {
     bool stream_failed = false;
     bool peer_closed = false;  // the peer closed its side (or its process died)
     TimeMs connected_ms = 0;
-    TimeMs last_frame_ms = 0;  // the last frame delivered to the peer
+    TimeMs last_frame_ms = 0;           // the last frame delivered to the peer
     std::optional<Nonce> server_nonce;  // from the CHALLENGE it was sent
     bool auth_seen = false;             // it sent an AUTH (the relay reads only the first)
     bool sent_valid_auth = false;
     Nonce client_nonce{};
     bool auth_ok_sent = false;
-    bool flagged = false;  // it was given a slot, or offered a waiting one
-    bool returning = false;              // its FLAG listed waiting slots
-    std::optional<PeerIndex> slot;       // from FLAG (fresh) or its ROSTER (returning)
-    std::optional<PeerIndex> offered;    // the slot its returning FLAG proposed
-    bool announce_seen = false;          // the relay read an ANNOUNCE from it after FLAG
+    bool flagged = false;                     // it was given a slot, or offered a waiting one
+    bool returning = false;                   // its FLAG listed waiting slots
+    std::optional<PeerIndex> slot;            // from FLAG (fresh) or its ROSTER (returning)
+    std::optional<PeerIndex> offered;         // the slot its returning FLAG proposed
+    bool announce_seen = false;               // the relay read an ANNOUNCE from it after FLAG
     std::optional<AnnounceMessage> announce;  // that ANNOUNCE, if well-formed
     bool roster_sent = false;
     bool final_sent = false;
@@ -373,8 +372,7 @@ class Harness : private RelayLink, private RelayRecords {
     bool restarted = false;        // a later process took its store over
   };
 
-  explicit Harness(const Options& options)
-      : options_(options), config_(relay_config(options)) {
+  explicit Harness(const Options& options) : options_(options), config_(relay_config(options)) {
     start_relay(std::nullopt);
   }
 
@@ -463,22 +461,28 @@ class Harness : private RelayLink, private RelayRecords {
   }
 
   void print() const {
-    for (const std::string& line : relay_log_) std::fprintf(stderr, "relay log: %s\n", line.c_str());
+    for (const std::string& line : relay_log_)
+      std::fprintf(stderr, "relay log: %s\n", line.c_str());
     for (const std::string& line : relay_notices_.lines)
       std::fprintf(stderr, "relay notice: %s\n", line.c_str());
     std::fprintf(stderr, "relay: %s%s; perturbed %d, interrupted %d, paused %d, now %lld ms\n",
-                 !outcome() ? "not finished" : outcome()->success ? "success" : "failed: ",
+                 !outcome()           ? "not finished"
+                 : outcome()->success ? "success"
+                                      : "failed: ",
                  outcome() ? outcome()->failure.c_str() : "", perturbed_ ? 1 : 0,
                  interrupted_ ? 1 : 0, paused_ ? 1 : 0, static_cast<long long>(now_ms_));
     for (const auto& process : processes_) {
       const Process& peer = *process;
       const std::optional<PeerOutcome>& ended = peer.host.outcome();
-      std::fprintf(stderr, "peer process (store run %d%s%s, session %llu, slot %d): %s%s\n",
-                   peer.store->run, peer.gone ? ", gone" : "", peer.restarted ? ", restarted" : "",
-                   peer.last_session ? static_cast<unsigned long long>(peer.last_session->id) : 0ULL,
-                   peer.records.self ? int{*peer.records.self} : -1,
-                   !ended ? "not ended" : ended->success ? "success" : "failed: ",
-                   ended ? ended->failure.c_str() : "");
+      std::fprintf(
+          stderr, "peer process (store run %d%s%s, session %llu, slot %d): %s%s\n", peer.store->run,
+          peer.gone ? ", gone" : "", peer.restarted ? ", restarted" : "",
+          peer.last_session ? static_cast<unsigned long long>(peer.last_session->id) : 0ULL,
+          peer.records.self ? int{*peer.records.self} : -1,
+          !ended           ? "not ended"
+          : ended->success ? "success"
+                           : "failed: ",
+          ended ? ended->failure.c_str() : "");
       for (const std::string& line : peer.notices.lines)
         std::fprintf(stderr, "  notice: %s\n", line.c_str());
       for (const std::string& line : peer.records.lines)
@@ -676,6 +680,7 @@ class Harness : private RelayLink, private RelayRecords {
       paused_ = false;
       return;
     }
+    if (!started_ && !restored_) return;  // joining: nothing pauses, nothing is refetched
     RelayProgress progress = relay_->progress();
     // Without a grace period nobody waits for a peer that left; a restarted
     // server does wait for everyone (with no deadline then: see the README).
@@ -819,7 +824,8 @@ class Harness : private RelayLink, private RelayRecords {
         auto status = decode_peer_status(frame);
         FUZZ_CHECK(status && status->peer < kClients);
         // Absent: how long the server waits, which it only does with a grace period.
-        if (!status->present) FUZZ_CHECK(status->grace_s == options_.grace_s && options_.grace_s != 0);
+        if (!status->present)
+          FUZZ_CHECK(status->grace_s == options_.grace_s && options_.grace_s != 0);
         break;
       }
       default:
@@ -855,7 +861,8 @@ class Harness : private RelayLink, private RelayRecords {
           conn.slot = flag->peer;
         } else {
           FUZZ_CHECK(running() && live_paused());
-          FUZZ_CHECK(((flag->returning_slots >> flag->peer) & 1u) != 0);  // it offers a waiting slot
+          FUZZ_CHECK(((flag->returning_slots >> flag->peer) & 1u) !=
+                     0);  // it offers a waiting slot
           conn.returning = true;
           conn.offered = flag->peer;
         }
@@ -936,7 +943,6 @@ class Harness : private RelayLink, private RelayRecords {
         break;
     }
   }
-
 
   Frame valid_auth(const Conn& conn, const Nonce& client_nonce) const {
     Nonce server_nonce = conn.server_nonce.value_or(Nonce{});
@@ -1128,12 +1134,19 @@ class Harness : private RelayLink, private RelayRecords {
 
   // The next relay -> peer item of a connection reaches the peer (whose link
   // decodes it as the Asio link does, with the limit FLAG set).
-  bool deliver_to_peer(Conn& conn) {
+  // `tamper`: flip bits of that frame's bytes (header included) on the way.
+  struct Tamper {
+    uint8_t position = 0;
+    uint8_t mask = 0;
+  };
+  bool deliver_to_peer(Conn& conn, std::optional<Tamper> tamper = std::nullopt) {
     if (!conn.process || conn.process->gone || conn.to_peer.empty()) return false;
     Process& process = *conn.process;
     std::optional<Frame> item = std::move(conn.to_peer.front());
     conn.to_peer.pop_front();
-    if (item && conn.relay_knows) report_written();
+    // Written: the link reports it when a connection's queue runs dry (an
+    // Asio connection writes what is queued in one gather write).
+    if (item && conn.relay_knows && conn.to_peer.empty()) report_written();
     // A session the peer closed reads nothing more.
     if (process.conn != &conn) return true;
     if (!item) {
@@ -1142,12 +1155,15 @@ class Harness : private RelayLink, private RelayRecords {
       FUZZ_CHECK(process.conn != &conn);  // a peer that loses its connection ends that session
       return true;
     }
+    Bytes bytes = encode_frame(*item);
+    if (tamper) bytes[tamper->position % bytes.size()] ^= tamper->mask == 0 ? 1 : tamper->mask;
     std::vector<Frame> frames;
-    bool ok = conn.peer_decoder.feed(encode_frame(*item), frames);
+    bool ok = conn.peer_decoder.feed(bytes, frames);
     for (Frame& frame : frames) {
       if (process.conn != &conn) return true;
       if (frame.type == FrameType::kRoster && !process.store->rosters.count(process.store->run)) {
-        if (auto roster = decode_roster(frame)) process.store->rosters[process.store->run] = *roster;
+        if (auto roster = decode_roster(frame))
+          process.store->rosters[process.store->run] = *roster;
       }
       conn.last_frame_ms = now_ms_;
       process.host.on_frame(std::move(frame), now_ms_);
@@ -1242,7 +1258,8 @@ class Harness : private RelayLink, private RelayRecords {
 
   TimeMs next_deadline_ms() {
     TimeMs next = relay_->next_deadline_ms();
-    for (Process* process : live_processes()) next = std::min(next, process->host.next_deadline_ms());
+    for (Process* process : live_processes())
+      next = std::min(next, process->host.next_deadline_ms());
     return next;
   }
 
@@ -1320,9 +1337,14 @@ class Harness : private RelayLink, private RelayRecords {
         uint8_t type = input.u8() & 0x0f;
         uint8_t length = input.u8();
         ByteView payload = input.bytes(length);
-        auto header =
-            std::array<uint8_t, kFrameHeaderBytes>{kMagic0, kMagic1, kProtocolVersion, type, 0, 0,
-                                                   0, static_cast<uint8_t>(payload.size())};
+        auto header = std::array<uint8_t, kFrameHeaderBytes>{kMagic0,
+                                                             kMagic1,
+                                                             kProtocolVersion,
+                                                             type,
+                                                             0,
+                                                             0,
+                                                             0,
+                                                             static_cast<uint8_t>(payload.size())};
         Bytes bytes(header.begin(), header.end());
         bytes.insert(bytes.end(), payload.begin(), payload.end());
         Conn& conn = fuzz_conn(select);
@@ -1384,8 +1406,7 @@ class Harness : private RelayLink, private RelayRecords {
         break;
       }
       case kConnectNew: {
-        std::vector<Process*> restarts =
-            options_.honest ? restartable() : std::vector<Process*>{};
+        std::vector<Process*> restarts = options_.honest ? restartable() : std::vector<Process*>{};
         if ((select & 8) != 0 && !restarts.empty()) {
           restart_peer(*restarts[(select & 7) % restarts.size()]);
           break;
@@ -1408,15 +1429,12 @@ class Harness : private RelayLink, private RelayRecords {
         uint8_t position = input.u8();
         uint8_t mask = input.u8();
         Conn& conn = fuzz_conn(select);
-        if (!conn.process || conn.process->gone || conn.to_peer.empty() || !conn.to_peer.front() ||
-            conn.to_peer.front()->payload.empty()) {
+        if (!conn.process || conn.process->gone || conn.to_peer.empty() || !conn.to_peer.front()) {
           break;
         }
         perturbed_ = true;
         conn.touched = true;
-        Bytes& payload = conn.to_peer.front()->payload;
-        payload[position % payload.size()] ^= mask == 0 ? 1 : mask;
-        deliver_to_peer(conn);
+        deliver_to_peer(conn, Tamper{position, mask});
         break;
       }
       case kShutdown:
@@ -1430,6 +1448,16 @@ class Harness : private RelayLink, private RelayRecords {
           restart_server();
         } else if (select == 0x0c) {
           advance_to_relay_deadline();  // while paused: the end of the grace period
+        } else if (select == 0x0b) {
+          // u8: Ctrl-C on a client process (one waiting to reconnect included).
+          uint8_t which = input.u8();
+          if (processes_.empty()) break;
+          Process& process = *processes_[which % processes_.size()];
+          if (process.gone || process.host.done()) break;
+          perturbed_ = true;
+          if (process.conn) process.conn->touched = true;
+          process.host.on_shutdown("fuzz", 130, now_ms_);
+          peer_called(process);
         } else {
           Conn& conn = any_conn(select);
           deliver_to_peer(conn);
@@ -1493,15 +1521,16 @@ class Harness : private RelayLink, private RelayRecords {
         uint32_t chunk = input.u8();
         ClockUs clock = ClockUs{input.u16()} * 100;
         size_t length = input.u8() % (kChunkBytes + 2);
-        Frame frame = make_chunk_frame(FrameType::kChunkData, ChunkHeader{round, peer, chunk, clock},
-                                       length);
+        Frame frame =
+            make_chunk_frame(FrameType::kChunkData, ChunkHeader{round, peer, chunk, clock}, length);
         std::fill_n(chunk_data_area(frame), length, uint8_t{0xab});
         return frame;
       }
       case 4: {
         DoneMessage done;
         size_t count = input.u8() % (kClients + 2);
-        for (size_t i = 0; i < count; ++i) done.verified_owners.push_back(input.u8() % (kClients + 1));
+        for (size_t i = 0; i < count; ++i)
+          done.verified_owners.push_back(input.u8() % (kClients + 1));
         return encode(done);
       }
       case 5: {
@@ -1520,8 +1549,8 @@ class Harness : private RelayLink, private RelayRecords {
         // u8 file: bit 7 a listed size with no digest, else the file of slot
         // (low 2 bits) as the exchange knows it; u8 claimed slot (kClaims);
         // u8: bit 0 the real exchange digest (else zeros), rest rounds completed.
-        static constexpr PeerIndex kClaims[8] = {0, 1, 2, 3, kClients, kMaxPeers - 1, kMaxPeers,
-                                                 kNoClaim};
+        static constexpr PeerIndex kClaims[8] = {0,         1,       2, 3, kClients, kMaxPeers - 1,
+                                                 kMaxPeers, kNoClaim};
         uint8_t file_choice = input.u8();
         uint8_t claim_choice = input.u8();
         uint8_t progress_choice = input.u8();
@@ -1554,9 +1583,8 @@ class Harness : private RelayLink, private RelayRecords {
         PeerIndex peer = input.u8() % (kClients + 1);
         uint32_t chunk = input.u8();
         size_t length = input.u8() % (kChunkBytes + 2);
-        Frame frame = make_chunk_frame(FrameType::kRefetchData,
-                                       ChunkHeader{round, peer, chunk, (mode & 2) ? 100 : 0},
-                                       length);
+        Frame frame = make_chunk_frame(
+            FrameType::kRefetchData, ChunkHeader{round, peer, chunk, (mode & 2) ? 100 : 0}, length);
         std::fill_n(chunk_data_area(frame), length, uint8_t{0xcd});
         return frame;
       }
@@ -1590,8 +1618,8 @@ class Harness : private RelayLink, private RelayRecords {
     if (what % 3 == 0) {
       const PlannedRequest& mine = plan.requests[*slot];
       if (mine.idle) return encode(IdleMessage{round});
-      return encode(RequestMessage{round, mine.target, mine.chunk_index,
-                                   plan.request_clock_us[*slot]});
+      return encode(
+          RequestMessage{round, mine.target, mine.chunk_index, plan.request_clock_us[*slot]});
     }
     std::vector<PeerIndex> requesters = plan.requesters_of(*slot);
     auto requester = requesters.empty() ? static_cast<PeerIndex>((what >> 2) % kClients)
@@ -1604,7 +1632,6 @@ class Harness : private RelayLink, private RelayRecords {
     std::fill_n(chunk_data_area(frame), length, uint8_t{0xab});
     return frame;
   }
-
 
   void check_end() {
     const bool honest = options_.honest;
@@ -1664,8 +1691,8 @@ class Harness : private RelayLink, private RelayRecords {
       FUZZ_CHECK(ended->verified_owners.size() == kClients - 1);
       for (size_t owner = 0; owner < kClients; ++owner) {
         if (owner == i) continue;
-        auto found = peer.store->received.find(
-            {static_cast<PeerIndex>(i), static_cast<PeerIndex>(owner)});
+        auto found =
+            peer.store->received.find({static_cast<PeerIndex>(i), static_cast<PeerIndex>(owner)});
         FUZZ_CHECK(found != peer.store->received.end() && found->second.committed);
         FUZZ_CHECK(same_bytes(found->second.data, holders[owner]->process->store->own()));
       }
@@ -1695,14 +1722,14 @@ class Harness : private RelayLink, private RelayRecords {
   std::vector<std::unique_ptr<Process>> processes_;
   std::deque<Process*> pending_connects_;
   std::deque<Conn*> closed_now_;  // by close_all_now(), not yet reported closed
-  ConnId disconnecting_ = 0;  // inside on_closed(disconnecting_)
+  ConnId disconnecting_ = 0;      // inside on_closed(disconnecting_)
   TimeMs now_ms_ = 0;
   uint64_t backlog_bytes_ = 0;  // output the link says waits for slow sockets
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;
-  bool perturbed_ = false;         // anything but honest frames in some order
-  bool interrupted_ = false;       // honest peers left or came back, or the server restarted
-  bool new_connections_ = false;   // a fifth client came (its refusal is logged)
+  bool perturbed_ = false;        // anything but honest frames in some order
+  bool interrupted_ = false;      // honest peers left or came back, or the server restarted
+  bool new_connections_ = false;  // a fifth client came (its refusal is logged)
   std::optional<SavedExchange> disk_saved_;  // what the server keeps on disk
   // Of the current relay (a new one after the server restarted):
   size_t epoch_first_ = 0;  // its first connection's index in conns_
@@ -1714,7 +1741,7 @@ class Harness : private RelayLink, private RelayRecords {
   bool save_called_ = false;
   bool finished_ = false;  // close_log() came
   bool summary_written_ = false;
-  bool paused_ = false;    // RelayProgress::paused after the last host call
+  bool paused_ = false;  // RelayProgress::paused after the last host call
   TimeMs pause_started_ms_ = 0;
   TimeMs last_progress_ms_ = 0;  // the last progress seen (start, round, resume, refetch)
   uint64_t refetched_seen_ = 0;

@@ -213,9 +213,9 @@ class FuzzChunkStore : public ChunkStore {
   const Bytes& own() const { return own_; }
 
   int run = 0;
-  std::optional<PeerIndex> opened_as;  // in this run
+  std::optional<PeerIndex> opened_as;                            // in this run
   std::map<std::pair<PeerIndex, PeerIndex>, Received> received;  // by (self, owner)
-  std::map<PeerIndex, SavedProgress> progress;                    // by self
+  std::map<PeerIndex, SavedProgress> progress;                   // by self
   std::map<int, RosterMessage> rosters;  // by run: the first well-formed ROSTER it was given
 
  private:
@@ -228,7 +228,7 @@ class FuzzChunkStore : public ChunkStore {
   }
 
   Bytes own_;
-  std::optional<PeerIndex> progress_self_;  // begin_progress of this run
+  std::optional<PeerIndex> progress_self_;     // begin_progress of this run
   std::set<std::pair<int, PeerIndex>> begun_;  // (run, owner)
 };
 

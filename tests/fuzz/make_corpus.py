@@ -114,6 +114,9 @@ def frame_decoder_seeds():
         "bad_version": decoder_seed(0x02, [0, 0, 0], frame(FLAG, bytes(6), version=2)),
         "unknown_types": decoder_seed(0x02, [0, 0, 0], frame(0) + frame(200)),
         "long_error_text": decoder_seed(0x04, [0, 0, 0], frame(ERROR, b"e" * 1100)),
+        # Escaped for logs: a forged log line, a backslash, a terminal escape, 0xff.
+        "error_text_escapes": decoder_seed(0x02, [0, 0, 0], frame(
+            ERROR, b"bye\n0.0 ms [Server] exchange complete \\x41 \x1b[2J \xff")),
         "garbage": decoder_seed(0x05, [11, 0, 3], bytes(rng.randrange(256) for _ in range(200))),
         "big_chunk_direct": decoder_seed(0x0d, [64, 0, 0], chunk(SEND_CHUNK, 3, 1, 2, 1, bytes(rng.randrange(256) for _ in range(1000)))),
     }
@@ -141,7 +144,8 @@ ADVANCE_MS = [10000, 10000, 10000, 10000, 1, 10, 100, 499, 500, 1000, 4999, 5000
 HANDSHAKE_TIMEOUT, MS_100, RECONNECT_PERIOD, SECOND, TWO_MINUTES = 0, 6, 8, 9, 15
 # SHUTDOWN selectors: 12 the clock moves to the relay's next deadline (while
 # paused: the end of the grace period); 14 it moves by the stall timeout (60 s).
-GRACE_EXPIRED, SERVER_RESTART, STALL, CTRL_C = 12, 13, 14, 15
+# 11, then u8: Ctrl-C on that client process (index in start order).
+CLIENT_CTRL_C, GRACE_EXPIRED, SERVER_RESTART, STALL, CTRL_C = 11, 12, 13, 14, 15
 # STRUCTURED kinds past the plain ones (0 ANNOUNCE ... 6 AUTH).
 S_CLAIM, S_REFETCH_DATA, S_SCHEDULED = 7, 8, 9
 
@@ -331,6 +335,19 @@ def relay_connection_seeds():
         # Two minutes of silence: the relay's stall deadline comes first.
         "honest_clock_jump": relay_seed(config(honest=True), unequal,
                                         op(RUN, 0, 6) + op(ADVANCE, TWO_MINUTES)),
+        # Ctrl-C on a client mid-exchange, and on one waiting to reconnect.
+        "honest_client_ctrl_c": relay_seed(config(honest=True), five,
+                                           op(RUN, 0, 10) + op(SHUTDOWN, CLIENT_CTRL_C, 1)),
+        "honest_client_ctrl_c_reconnecting": relay_seed(config(honest=True), five,
+                                                        op(RUN, 0, 10) + op(DISCONNECT, CUT | 1)
+                                                        + op(RUN, 0, 2) + op(SHUTDOWN, CLIENT_CTRL_C, 1)
+                                                        + op(RUN, 0, 5)),
+        # The FLAG reaches A (an empty file: nobody asks it for chunks) saying
+        # 32-byte chunks (byte 13 of the frame): A's link then refuses the
+        # 64-byte SEND_CHUNK as a broken stream.
+        "honest_tamper_flag_chunk_size": relay_seed(config(honest=True, fuzzed=0, peer_window=0),
+                                                    (0, 4, 4, 4),
+                                                    op(TAMPER_TO_PEER, 0, 13, 0x60) + op(RUN, 0, 10)),
         "honest_shutdown": relay_seed(config(honest=True), equal, op(RUN, 0, 5) + op(SHUTDOWN, 15)),
         "honest_stall": relay_seed(config(honest=True, fuzzed=1), unequal,
                                    op(RUN, 0, 6) + op(DROP, 0) + op(RUN, 0, 3) + op(SHUTDOWN, 14)),
