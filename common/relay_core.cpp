@@ -45,6 +45,7 @@ constexpr size_t kMaxRejectionsListed = 100;
 
 void RelayCore::on_time(TimeMs now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  if (phase_ == Phase::kFinished) return;  // no deadline is left to fire
   // A restored exchange waits for every peer from the first moment it knows.
   if (!grace_deadline_ms_ && exchange_running() && any_absent() && settings_.grace_s > 0) {
     grace_deadline_ms_ = now_ms_ + seconds_to_ms(settings_.grace_s);
