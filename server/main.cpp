@@ -33,15 +33,17 @@ int main(int argc, char** argv) {
     asio::io_context io;
     chunkex::AsioRelayLink link(io, config);
     std::string address = link.listen();
+    chunkex::Console console("[server] ");
+    chunkex::FileRelayRecords records(config);
+    // A restored exchange rewrites its log first; scripts that wait for the
+    // port then find a server that says at once what it resumes.
+    chunkex::RelayHost host(config, std::move(saved), link, records, console,
+                            chunkex::steady_now_ms());
     fmt::print("listening on {}\n", address);
     std::fflush(stdout);
     if (!port_file.empty()) {
       chunkex::write_file_atomically(port_file, address.substr(address.rfind(':') + 1) + "\n");
     }
-    chunkex::Console console("[server] ");
-    chunkex::FileRelayRecords records(config);
-    chunkex::RelayHost host(config, std::move(saved), link, records, console,
-                            chunkex::steady_now_ms());
     link.attach(host);
     link.start(address);
     io.run();

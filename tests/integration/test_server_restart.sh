@@ -45,7 +45,7 @@ done
 assert_exists "$LOGS/exchange.state"
 
 SERVER_NAME=server2 start_server --config "$SCRATCH/config.json" --log-dir "$LOGS" --window 32
-assert_contains "$SERVER_OUT" "resuming the exchange saved in"
+wait_for_text "$SERVER_OUT" "resuming the exchange saved in" 10 "$SERVER_PID"
 for id in D C B A; do
   start_laptop "again-$id" "$id"
   wait_for_text "$SCRATCH/again-$id.out" "coming back as client $id" 10 "$CLIENT_PID"
