@@ -1,4 +1,4 @@
-// The event log's line format (SPEC section 5), written down once: how a line
+// The event log's line format (docs/DESIGN.md §4), written down once: how a line
 // is put together (format_log_line, which RelayCore and PeerCore call for
 // every line they log) and how each kind of line the server and the peers
 // write reads back into a LogEvent. The tools that compare and draw runs read

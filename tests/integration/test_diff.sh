@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # chunkex-diff on two real runs that differ in one cost (C's chunk cost 10 ms
 # instead of 8): the first differing round, the per-round clock deltas and
-# the final clocks against the SPEC's clock model; identical runs; --ignore,
+# the final clocks against the clock model of docs/DESIGN.md §3; identical runs; --ignore,
 # --json, --max-rounds; exit status 0 / 1 / 2 and error messages that name
-# the file (SPEC section 9).
+# the file (docs/DESIGN.md §8).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$_LIB_DIR/runs.sh"
 
@@ -42,7 +42,7 @@ done
 grep -Eq '^! +16 9\.7 \[Server\] CHUNK_DATA C -> B: chunk 0 of C \(round 0\) +\| +16 11\.7 \[Server\] CHUNK_DATA C -> B' "$OUT_FILE" ||
   fail "side-by-side context of the server's first difference missing:
 $(sed -n '/^Server, round 0/,/^$/p' "$OUT_FILE")"
-# SPEC section 4, round 0 with C's chunk cost 10: the answers' sync is 11.7
+# docs/DESIGN.md §3, round 0 with C's chunk cost 10: the answers' sync is 11.7
 # instead of 10.8 (+0.9), so A, B, D end 0.9 later and C, which pays its own
 # chunk cost again for its SEND_CHUNK, 2.9 later. Each later round adds 1.8
 # (0.9 at each of the two syncs).
@@ -51,7 +51,7 @@ assert_contains "$OUT_FILE" "  round 1: clock A +2.7 B +2.7 C +4.7 D +2.7, of wh
 assert_contains "$OUT_FILE" "Rounds that differ: 61 of the 61 logged (0 to 60;"
 [[ $(grep -c '^  round ' "$OUT_FILE") == 20 ]] || fail "the per-round summary should list 20 rounds by default"
 
-# Final clocks and rounds: the model of SPEC sections 3-4, run independently.
+# Final clocks and rounds: the model of docs/DESIGN.md §2-§3, run independently.
 size=$((20 * CHUNK))
 model_base=$(model_final "$size,$size,$size,$size" "$CHUNK" "$DEFAULT_COSTS_US")
 model_c10=$(model_final "$size,$size,$size,$size" "$CHUNK" "6000:600,7000:700,10000:800,9000:900")

@@ -1,4 +1,4 @@
-// Two runs compared by component and round (SPEC section 9): where each
+// Two runs compared by component and round (docs/DESIGN.md §8): where each
 // component's log first differs, with context from both sides; what differs
 // in each round (requests, targets, chunks, each peer's clock at the end of
 // the round); and the final clocks and round counts side by side. The logs are

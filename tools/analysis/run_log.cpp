@@ -143,7 +143,7 @@ void note_event(const ComponentLog& log, size_t i, RunFacts& facts,
 }
 
 // A peer that received nothing in a round ends it at the round's last sync
-// (SPEC section 4, step 5); a round of IDLE requests only moves no clock.
+// (docs/DESIGN.md §3, step 5); a round of IDLE requests only moves no clock.
 // Without the server's log an idle peer's clock is not known.
 void fill_end_clocks(RunFacts& facts, const std::vector<std::optional<ClockUs>>& sync_us) {
   for (size_t r = 0; r < facts.rounds.size(); ++r) {
