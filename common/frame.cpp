@@ -44,6 +44,8 @@ std::string_view frame_type_name(FrameType type) {
       return "CHALLENGE";
     case FrameType::kAuth:
       return "AUTH";
+    case FrameType::kHello:
+      return "HELLO";
     case FrameType::kAuthOk:
       return "AUTH_OK";
     case FrameType::kRefetch:

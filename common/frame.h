@@ -25,7 +25,8 @@ namespace chunkex {
 
 inline constexpr uint8_t kMagic0 = 'C';
 inline constexpr uint8_t kMagic1 = 'X';
-inline constexpr uint8_t kProtocolVersion = 1;
+// 2: a peer speaks first (HELLO), so a silent connection never holds a slot.
+inline constexpr uint8_t kProtocolVersion = 2;
 inline constexpr size_t kFrameHeaderBytes = 8;
 // Control frames (everything but chunk data) never need more than this.
 inline constexpr uint32_t kMaxControlPayloadBytes = 4096;
@@ -49,8 +50,9 @@ enum class FrameType : uint8_t {
   kRefetch = 14,      // server -> owner: send again a chunk a returning peer lost
   kRefetchData = 15,  // owner -> server: the chunk asked for by REFETCH
   kPeerStatus = 16,   // server -> peers: a peer left (the exchange waits) or is back
+  kHello = 17,        // peer -> server, first: it speaks chunkex (no payload)
 };
-inline constexpr FrameType kLastFrameType = FrameType::kPeerStatus;
+inline constexpr FrameType kLastFrameType = FrameType::kHello;
 
 std::optional<FrameType> frame_type_from_byte(uint8_t value);
 std::string_view frame_type_name(FrameType type);

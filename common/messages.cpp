@@ -139,6 +139,14 @@ Frame encode(const FinalMessage& message) {
   return frame;
 }
 
+Frame encode_hello() {
+  return Frame{FrameType::kHello, {}};
+}
+
+bool is_hello(const Frame& frame) {
+  return frame.type == FrameType::kHello && frame.payload.empty();
+}
+
 Frame encode_error(std::string_view text) {
   text = text.substr(0, kMaxErrorTextBytes);
   return Frame{FrameType::kError, Bytes(text.begin(), text.end())};

@@ -120,6 +120,10 @@ struct FinalMessage {
   std::vector<ClockUs> clocks_us;
 };
 
+// A peer's first frame: it speaks chunkex (the header's magic and version say
+// so); only then can it get a slot. No payload.
+Frame encode_hello();
+bool is_hello(const Frame& frame);
 Frame encode(const FlagMessage& message);
 Frame encode(const AnnounceMessage& message);
 Frame encode_announce(const FileAnnouncement& file);  // no resume claim

@@ -25,8 +25,11 @@ void PeerCore::on_time(TimeMs now_ms) {
   if (next_deadline_ms() <= now_ms_) on_idle_deadline();
 }
 
+// The peer speaks first: a relay gives a slot only to a connection that
+// said HELLO, so silent connections never keep a real peer out.
 void PeerCore::on_connected() {
   first_frame_deadline_ms_ = now_ms_ + seconds_to_ms(handshake_timeout_s_);
+  outbox_.send(encode_hello());
 }
 
 void PeerCore::on_first_frame_deadline() {

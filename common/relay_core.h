@@ -1,20 +1,27 @@
 // The relay server's protocol logic as a state machine with no I/O: the
-// transport reports connections, frames and disconnects; the core answers
-// through RelayOutbox (frames to send, connections to close, log lines).
+// host reports connections, frames, disconnects and the time; the core
+// answers through RelayOutbox (frames to send, connections to close, log
+// lines, notices, the saved exchange, the outcome).
 //
-// Phases: joining (FLAG each newcomer, collect ANNOUNCE; a peer that leaves
-// now frees its slot for the next comer) -> exchanging
-// (batch REQUEST_CHUNK/IDLE by round, forward, batch CHUNK_DATA, deliver
-// SEND_CHUNK) -> closing (wait for every DONE) -> finished. Rounds are
-// forwarded in order as soon as all their requests are in (up to
-// `rounds_in_flight_max` rounds ahead of delivery) and delivered in order, so
-// clients may pipeline requests without changing a single clock or log line.
+// It coordinates three parts, each in common/relay/:
+//   admission     connections without a slot: HELLO, the token's challenge,
+//                 a bounded pre-handshake pool (admission.h);
+//   the pipeline  rounds batched by round, forwarded as soon as all their
+//                 requests are in (up to `rounds_in_flight_max` ahead of
+//                 delivery) and delivered in order (round_pipeline.h);
+//   recovery      a peer that left and came back catches up by REFETCH from
+//                 the chunks' owners while the others' rounds wait
+//                 (recovery.h); a restarted server waits for every slot.
+// Each connection and the exchange have one explicit state; the legal
+// frames and changes are tables in relay/states.h (docs/DESIGN.md §5.7):
 //
-// A peer that leaves mid-exchange pauses it for `grace_s` (resume below). A
-// newcomer may take its slot back by announcing the same file: it says how
-// many rounds it had completed (its saved progress), and it catches up on the
-// chunks it lost by REFETCH from their owners, while the others' rounds wait.
-// A restarted server does the same for every slot, from SavedExchange.
+//   joining -> running <-> paused / catching up -> closing -> finished
+//   joining -> restored, waiting -> running / catching up / closing
+//
+// A peer that leaves mid-exchange pauses it for `grace_s`. A newcomer may
+// take its slot back by announcing the same file: it says how many rounds it
+// had completed (its saved progress), and it catches up on the chunks it
+// lost. Clients may pipeline requests without changing a clock or log line.
 #pragma once
 
 #include <cstdint>
@@ -27,12 +34,16 @@
 #include "common/auth.h"
 #include "common/exchange_model.h"
 #include "common/messages.h"
+#include "common/relay/admission.h"
+#include "common/relay/recovery.h"
+#include "common/relay/round_pipeline.h"
+#include "common/relay/states.h"
 #include "common/time.h"
 
 namespace chunkex {
 
-// Chosen by the transport, unique per connection, never 0.
-using ConnId = uint64_t;
+// ConnId (relay/admission.h): chosen by the transport, unique per
+// connection, never 0, rising in connection order.
 
 struct SavedExchange {
   RosterMessage roster;  // files and costs by slot (its `resume` is unused)
@@ -45,13 +56,13 @@ struct RelaySettings {
   std::vector<PeerCosts> costs;
   uint32_t rounds_in_flight_max = 8;
   // When not empty, a newcomer must prove it knows this secret (auth.h)
-  // before it gets a slot.
+  // before it gets a slot; without it, HELLO alone gets one.
   std::string token;
   NonceSource make_nonce = random_nonce;
   // How long a paused exchange waits for a peer that left; 0: it fails at once.
   uint32_t grace_s = 60;
-  // A connection that has not announced its file (or proved the token) by
-  // then is dropped, and gives back the slot it held.
+  // A connection that has not said HELLO, proved the token and announced its
+  // file this long after it connected is dropped (and gives back its slot).
   uint32_t handshake_timeout_s = 10;
   // No round delivered (and no lost chunk fetched again) for this long while
   // nobody is away: the peers the oldest open round waits for are named and
@@ -61,7 +72,9 @@ struct RelaySettings {
   // written (the host reports it with on_output_queued()).
   uint64_t queued_output_bytes_max = 8u << 20;
   // An exchange a previous server process started (its roster and how many
-  // rounds it delivered): every slot waits for its peer to come back.
+  // rounds it delivered): every slot waits up to grace_s for its peer to come
+  // back. With grace_s 0 nobody would, so it is not resumed (a notice says
+  // so) and a new exchange starts.
   std::optional<SavedExchange> resume_from;
 };
 
@@ -128,25 +141,17 @@ class RelayCore {
   // sends itself between two reports.
   void on_output_queued(uint64_t queued_bytes);
 
-  bool finished() const { return phase_ == Phase::kFinished; }
-  bool exchange_started() const { return phase_ != Phase::kJoining; }
-  uint64_t rounds_delivered() const { return next_deliver_round_; }
+  bool finished() const { return state_ == ExchangeState::kFinished; }
+  bool exchange_started() const { return state_ != ExchangeState::kJoining; }
+  uint64_t rounds_delivered() const;
   // Every round is delivered; the exchange waits for the last DONEs.
-  bool closing() const { return phase_ == Phase::kClosing; }
+  bool closing() const { return state_ == ExchangeState::kClosing; }
+  ExchangeState exchange_state() const { return state_; }
+  // The state of a connection the core knows (kClosed for any other).
+  ConnState conn_state(ConnId conn) const;
   RelayProgress progress() const;
 
  private:
-  enum class Phase { kJoining, kExchanging, kClosing, kFinished };
-
-  // A returning peer's requests for rounds already delivered to the others:
-  // each one that asks for a chunk becomes a REFETCH to its owner.
-  struct CatchUp {
-    ExchangeModel model;        // at the next round the peer will ask about
-    uint64_t end_round = 0;     // rounds_delivered when it came back
-    uint64_t fetches_owed = 0;  // REFETCHed chunks not yet relayed
-    bool done() const { return model.next_round() >= end_round && fetches_owed == 0; }
-  };
-
   struct PeerSlot {
     // 0: slot free, or (once the exchange started) its peer is away. The
     // transport numbers connections from 1.
@@ -155,112 +160,110 @@ class RelayCore {
     std::optional<std::vector<PeerIndex>> verified_owners;  // set by DONE
     uint64_t chunks_received = 0;
     uint64_t bytes_received = 0;
-    bool returning = false;  // came back; gets ROSTER once everyone is back
-    uint64_t resume_round = 0;
-    std::optional<CatchUp> catch_up;
+    uint64_t resume_round = 0;  // rounds it had completed when it came back
   };
 
-  // A chunk asked again of its owner for a peer catching up. Kept per owner
-  // in sending order, which is the order the owner answers in.
-  struct Fetch {
-    ChunkHeader header;  // round, requester, chunk, clock of its SEND_CHUNK
-    bool sent = false;
-    bool stale = false;  // the requester left again: drop the answer
+  // A connection that holds a slot, or is offered one that waits for its
+  // peer. Connections in their handshake are in admission_.
+  struct Connection {
+    ConnState state = ConnState::kJoined;
+    PeerIndex peer = 0;                           // its slot, or the slot it is offered
+    std::optional<TimeMs> handshake_deadline_ms;  // until its ANNOUNCE
   };
 
-  struct RoundState {
-    RoundPlan plan;
-    std::vector<bool> request_seen;             // by requester
-    std::vector<std::optional<Frame>> answers;  // by requester
-    size_t requests_missing = 0;
-    size_t answers_missing = 0;
-    bool forwarded = false;
-  };
+  // States and their changes (relay/states.h).
+  void set_exchange_state(ExchangeState next);
+  void update_exchange_state();
+  void set_conn_state(ConnId conn, ConnState next);
+  bool exchange_running() const;
 
-  void send(ConnId conn, Frame frame);
-  void close(ConnId conn);
+  // Deadlines.
   void on_handshake_deadline(ConnId conn);
   void on_stall();
   void on_grace_expired();
   void note_progress() { last_progress_ms_ = now_ms_; }
   std::optional<TimeMs> stall_deadline_ms() const;
-  void reject(ConnId conn, const std::string& why);
+
+  // Admission: slots for connections that spoke the protocol.
+  void carry_out(const AdmissionStep& step);
+  void admit(ConnId conn, TimeMs handshake_deadline_ms);
+  void join(ConnId conn, TimeMs handshake_deadline_ms);
+  void offer_waiting_slot(ConnId conn, TimeMs handshake_deadline_ms);
   bool slot_open() const;
-  bool exchange_running() const;
-  bool any_absent() const;
-  std::vector<PeerIndex> absent_peers() const;
-  RosterMessage roster_of_slots() const;
-  void send_forward(const RoundPlan& plan, size_t q);
-  bool any_catching_up() const;
-  void admit_returning(ConnId conn);
-  void drop_returning(ConnId conn, const std::string& why);
-  void handle_returning_announce(ConnId conn, const Frame& frame);
-  void resume_exchange();
-  void refetch_all_unsent(PeerIndex target);
-  void reforward_unanswered(PeerIndex target);
-  void pause_for(PeerIndex peer);
-  void forget_work_of(PeerIndex peer);
-  void handle_catch_up_request(PeerIndex peer, uint64_t round, const PlannedRequest& sent,
-                               ClockUs clock_us);
-  void handle_refetch_data(PeerIndex peer, Frame frame);
-  void restore(const SavedExchange& saved);
-  void begin_exchange(const RosterMessage& roster);
+  void reject(ConnId conn, const std::string& why);
   void reject_full(ConnId conn);
-  void admit(ConnId conn);
-  void handle_auth(ConnId conn, const Frame& frame);
-  void reject_unauthenticated(ConnId conn, const std::string& why);
   void release_slot(PeerIndex peer, const std::string& why);
   size_t joined_count() const;
-  void handle_announce(PeerIndex peer, const Frame& frame);
+  void handle_announce(ConnId conn, PeerIndex peer, const Frame& frame);
+  RosterMessage roster_of_slots() const;
   void start_exchange();
+  void begin_exchange(const RosterMessage& roster);
+
+  // Frames from peers with a slot.
+  void dispatch(ConnId conn, const Connection& connection, Frame frame);
   void handle_request(PeerIndex peer, const Frame& frame);
   void handle_chunk_data(PeerIndex peer, Frame frame);
-  void handle_done(PeerIndex peer, const Frame& frame);
-  RoundState* round_state(uint64_t round);
-  void record_request(PeerIndex peer, uint64_t round, const PlannedRequest& sent, ClockUs clock_us);
-  bool reached_last_round(PeerIndex peer) const;
-  std::vector<PeerIndex> peers_holding_up_exchange() const;
+  void handle_done(ConnId conn, PeerIndex peer, const Frame& frame);
+
+  // The round pipeline.
   void pump();
   bool forward_next_round();
   bool deliver_next_round();
+  void send_forward(const RoundPlan& plan, PeerIndex requester);
   void log_round(const RoundPlan& plan);
+  std::vector<PeerIndex> peers_holding_up_exchange() const;
+
+  // Recovery: pause, return, catch-up, restore.
+  bool any_absent() const;
+  std::vector<PeerIndex> absent_peers() const;
+  void pause_for(PeerIndex peer);
+  void drop_returning(ConnId conn, const std::string& why);
+  void handle_returning_announce(ConnId conn, PeerIndex offered, const Frame& frame);
+  void resume_exchange();
+  void handle_catch_up_request(PeerIndex peer, uint64_t round, const PlannedRequest& sent,
+                               ClockUs clock_us);
+  void handle_refetch_data(PeerIndex peer, Frame frame);
+  void end_finished_catch_ups();
+  void send_refetches(PeerIndex owner);
+  void reforward_unanswered(PeerIndex target);
+  void restore(const SavedExchange& saved);
+
+  // The end.
   void maybe_finish();
   void protocol_error(PeerIndex peer, const std::string& what);
   void fail(const std::string& why, std::optional<PeerIndex> culprit);
   void close_all();
   void log_rejections();
+  RelayOutcome outcome() const;
+
+  void send(ConnId conn, Frame frame);
+  void close(ConnId conn);
   ClockUs max_clock() const;
   std::string line(ClockUs clock_us, const std::string& event) const;
 
   RelaySettings settings_;
   RelayOutbox& outbox_;
-  Phase phase_ = Phase::kJoining;
+  ExchangeState state_ = ExchangeState::kJoining;
+  Admission admission_;
   std::vector<PeerSlot> peers_;  // by ID, max_clients slots
-  std::map<ConnId, PeerIndex> peer_of_conn_;
-  std::map<ConnId, Nonce> awaiting_auth_;  // challenged, no proof yet
-  std::map<ConnId, PeerIndex> returning_;  // FLAGged for a waiting slot, no ANNOUNCE yet
+  std::map<ConnId, Connection> conns_;
   Sha256Digest exchange_digest_{};
-  std::vector<std::deque<Fetch>> fetches_;  // by owner
-  std::optional<ExchangeModel> model_;
+  std::optional<RoundPipeline> pipeline_;  // once the exchange starts
+  std::optional<Recovery> recovery_;       // once the exchange starts
   uint64_t rounds_total_ = 0;
-  std::deque<RoundState> rounds_;  // rounds_.front() is the next to deliver
-  uint64_t next_forward_round_ = 0;
-  uint64_t next_deliver_round_ = 0;
+  bool restored_waiting_ = false;   // restored; not everyone is back yet
   std::vector<ClockUs> clocks_us_;  // clocks as of the last delivered round
   // The first kMaxRejectionsListed reasons are kept for the log; the rest
   // only counted.
   std::vector<std::string> rejections_;
   uint64_t rejections_total_ = 0;
   TimeMs now_ms_ = 0;
-  std::map<ConnId, TimeMs> handshake_deadlines_ms_;  // connections still in their handshake
   TimeMs last_progress_ms_ = 0;
-  std::optional<TimeMs> grace_deadline_ms_;  // while paused
+  std::optional<TimeMs> grace_deadline_ms_;  // while paused or restored-waiting
   uint64_t queued_output_bytes_ = 0;
   SavedExchange saved_;
   uint64_t disconnects_ = 0;
   uint64_t reconnects_ = 0;
-  uint64_t chunks_refetched_ = 0;
-  uint64_t refetched_bytes_ = 0;
 };
 
 }  // namespace chunkex

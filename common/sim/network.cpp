@@ -167,8 +167,26 @@ void Network::transmit(Connection& connection, bool to_relay, Item item, uint64_
                                        link.bandwidth_bytes_per_s);
   }
   direction.busy_until_us = start_us + serialize_us;
-  direction.in_flight.emplace_back(direction.busy_until_us + link.latency_us, std::move(item));
+  TimeUs arrival_us = direction.busy_until_us + link.latency_us;
+  if (to_relay) arrival_us = after_peer_sent_before(connection, arrival_us);
+  direction.in_flight.emplace_back(arrival_us, std::move(item));
   if (!direction.scheduled) schedule_head(connection, to_relay);
+}
+
+// What a peer sends on a new connection arrives after what it sent on an
+// old one: same-time arrivals on two connections would otherwise be ordered
+// by the seeded tie-break, and a restarted peer's connect could overtake its
+// crashed connection's end (the relay would find no slot free).
+TimeUs Network::after_peer_sent_before(const Connection& connection, TimeUs arrival_us) {
+  auto [last, inserted] = last_to_relay_.try_emplace(connection.peer, arrival_us, connection.id);
+  if (inserted) return arrival_us;
+  auto& [last_arrival_us, last_conn] = last->second;
+  // On one connection arrivals never go backwards (a direction is FIFO).
+  TimeUs earliest_us = last_conn == connection.id ? last_arrival_us : last_arrival_us + 1;
+  arrival_us = std::max(arrival_us, earliest_us);
+  last_arrival_us = arrival_us;
+  last_conn = connection.id;
+  return arrival_us;
 }
 
 void Network::schedule_head(Connection& connection, bool to_relay) {

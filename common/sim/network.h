@@ -102,6 +102,7 @@ class Network {
   };
 
   void transmit(Connection& connection, bool to_relay, Item item, uint64_t wire_bytes);
+  TimeUs after_peer_sent_before(const Connection& connection, TimeUs arrival_us);
   void schedule_head(Connection& connection, bool to_relay);
   void deliver(const Scheduled& event);
   void deliver_to_relay(Connection& connection, Item item);
@@ -121,6 +122,10 @@ class Network {
   Xoshiro256 order_random_;
   TimeUs now_us_ = 0;
   uint64_t sequence_ = 0;
+  // By peer: the latest arrival at the relay of anything it sent, and on
+  // which connection. One machine's packets to the relay keep their order
+  // across its sockets (an old connection's FIN before a new one's SYN).
+  std::map<size_t, std::pair<TimeUs, ConnId>> last_to_relay_;
   std::unique_ptr<RelaySide> relay_side_;
   RelayHost* relay_ = nullptr;
   std::vector<std::unique_ptr<PeerSide>> peer_sides_;

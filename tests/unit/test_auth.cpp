@@ -60,7 +60,7 @@ TEST_CASE("auth frames round-trip and refuse wrong sizes") {
 TEST_CASE("with a token the relay challenges first and admits only a correct proof") {
   test::RecordingRelayOutbox out;
   RelayCore relay(settings_with_token("secret"), out);
-  relay.on_connect(1);
+  test::connect(relay, 1);
   auto frames = out.frames_to(1);
   REQUIRE(frames.size() == 1);
   REQUIRE(decode_challenge(frames[0]));
@@ -86,7 +86,7 @@ TEST_CASE("with a token the relay challenges first and admits only a correct pro
     CHECK(contains(decode_error(frames[1]), "authentication failed"));
     CHECK(out.closed(1));
     // The next comer with the right proof still gets slot A.
-    relay.on_connect(2);
+    test::connect(relay, 2);
     Nonce second = *decode_challenge(out.frames_to(2)[0]);
     CHECK(second != server_nonce);
     relay.on_frame(2, encode(AuthMessage{filled(60), client_proof("secret", second, filled(60))}));
@@ -108,7 +108,7 @@ TEST_CASE("with a token the relay challenges first and admits only a correct pro
 TEST_CASE("a failed authentication is logged as a rejection at the end") {
   test::RecordingRelayOutbox out;
   RelayCore relay(settings_with_token("secret"), out);
-  relay.on_connect(1);
+  test::connect(relay, 1);
   relay.on_frame(1, encode(AuthMessage{filled(5), Sha256Digest{}}));
   relay.on_shutdown("test over");
   bool logged = false;
@@ -175,13 +175,13 @@ TEST_CASE("a flood of unauthenticated connections cannot keep a real peer out") 
   settings.token = "secret";
   RelayCore relay(settings, out);
   for (ConnId junk = 1; junk <= 500; ++junk) relay.on_connect(junk);
-  // Only the newest 64 still wait for their proof; the others were dropped.
+  // Silent: only the newest 64 still wait in the pool; the others were dropped.
   CHECK(out.closed(1));
   CHECK(out.closed(436));
   CHECK_FALSE(out.closed(437));
   CHECK_FALSE(out.closed(500));
   ConnId real = 1000;
-  relay.on_connect(real);
+  test::connect(relay, real);
   auto challenge = out.frames_of_type(real, FrameType::kChallenge);
   REQUIRE(challenge.size() == 1);
   Nonce server_nonce = *decode_challenge(challenge[0]);

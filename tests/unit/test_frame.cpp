@@ -70,9 +70,9 @@ void check_same_frames(const std::vector<Frame>& got, const std::vector<Frame>& 
 
 TEST_CASE("frame header is magic CX, version, type, big-endian length") {
   auto header = encode_frame_header(FrameType::kChunkData, 0x01020304);
-  CHECK(Bytes(header.begin(), header.end()) == Bytes{'C', 'X', 1, 6, 1, 2, 3, 4});
+  CHECK(Bytes(header.begin(), header.end()) == Bytes{'C', 'X', kProtocolVersion, 6, 1, 2, 3, 4});
   Bytes encoded = encode_frame(Frame{FrameType::kIdle, Bytes{0xAA, 0xBB}});
-  CHECK(encoded == Bytes{'C', 'X', 1, 5, 0, 0, 0, 2, 0xAA, 0xBB});
+  CHECK(encoded == Bytes{'C', 'X', kProtocolVersion, 5, 0, 0, 0, 2, 0xAA, 0xBB});
 }
 
 TEST_CASE("frame type bytes map to the original message names") {
@@ -81,7 +81,8 @@ TEST_CASE("frame type bytes map to the original message names") {
   CHECK(frame_type_name(FrameType::kChunkData) == "CHUNK_DATA");
   CHECK(frame_type_name(FrameType::kSendChunk) == "SEND_CHUNK");
   CHECK_FALSE(frame_type_from_byte(0).has_value());
-  CHECK_FALSE(frame_type_from_byte(17).has_value());
+  CHECK(frame_type_name(FrameType::kHello) == "HELLO");
+  CHECK_FALSE(frame_type_from_byte(18).has_value());
   for (FrameType type : kAllTypes) {
     CHECK(frame_type_from_byte(static_cast<uint8_t>(type)) == type);
   }
@@ -224,7 +225,7 @@ TEST_CASE("payload_space is the missing part of the payload being filled") {
   CHECK_FALSE(decoder.mid_frame());
 
   FrameDecoder broken;
-  CHECK_FALSE(broken.feed(header_bytes('C', 'X', 1, 0, 100), frames));
+  CHECK_FALSE(broken.feed(header_bytes('C', 'X', kProtocolVersion, 0, 100), frames));
   CHECK(broken.payload_space().empty());
 }
 
@@ -254,30 +255,32 @@ TEST_CASE("bad magic is rejected") {
   check_rejected(http, bytes_of("GET / HTTP/1.1\r\n"), {"magic"});
 }
 
-TEST_CASE("bad protocol version is rejected") {
+TEST_CASE("bad protocol version is rejected: a version-1 peer speaks after the relay") {
   FrameDecoder decoder;
-  check_rejected(decoder, header_bytes('C', 'X', 2, 4, 0), {"version", "2"});
+  check_rejected(decoder, header_bytes('C', 'X', 1, 4, 0), {"version 1", "expected 2"});
 }
 
-TEST_CASE("unknown frame types 0 and 17 are rejected") {
+TEST_CASE("unknown frame types 0 and 18 are rejected") {
   FrameDecoder zero;
-  check_rejected(zero, header_bytes('C', 'X', 1, 0, 0), {"unknown frame type 0"});
-  FrameDecoder seventeen;
-  check_rejected(seventeen, header_bytes('C', 'X', 1, 17, 0), {"unknown frame type 17"});
+  check_rejected(zero, header_bytes('C', 'X', kProtocolVersion, 0, 0), {"unknown frame type 0"});
+  FrameDecoder eighteen;
+  check_rejected(eighteen, header_bytes('C', 'X', kProtocolVersion, 18, 0),
+                 {"unknown frame type 18"});
 }
 
 TEST_CASE("a control frame longer than 4096 bytes is rejected before its payload arrives") {
   CHECK(max_payload_bytes(FrameType::kRequestChunk, 1000) == kMaxControlPayloadBytes);
   FrameDecoder at_limit;
   std::vector<Frame> frames;
-  CHECK(at_limit.feed(header_bytes('C', 'X', 1, 10, 4096), frames));
+  CHECK(at_limit.feed(header_bytes('C', 'X', kProtocolVersion, 10, 4096), frames));
   CHECK(at_limit.mid_frame());
 
   FrameDecoder decoder;
-  check_rejected(decoder, header_bytes('C', 'X', 1, 10, 4097),
+  check_rejected(decoder, header_bytes('C', 'X', kProtocolVersion, 10, 4097),
                  {"oversized", "ERROR", "4097", "4096"});
   FrameDecoder huge;
-  check_rejected(huge, header_bytes('C', 'X', 1, 3, 0xFFFFFFFF), {"oversized", "ROSTER"});
+  check_rejected(huge, header_bytes('C', 'X', kProtocolVersion, 3, 0xFFFFFFFF),
+                 {"oversized", "ROSTER"});
 }
 
 TEST_CASE("a chunk frame longer than header plus chunk_bytes_max is rejected") {
@@ -295,25 +298,27 @@ TEST_CASE("a chunk frame longer than header plus chunk_bytes_max is rejected") {
   CHECK(frames.size() == 1);
 
   FrameDecoder decoder(chunk_max);
-  check_rejected(decoder, header_bytes('C', 'X', 1, 6, limit + 1),
+  check_rejected(decoder, header_bytes('C', 'X', kProtocolVersion, 6, limit + 1),
                  {"oversized", "CHUNK_DATA", std::to_string(limit + 1), std::to_string(limit)});
   FrameDecoder send(chunk_max);
-  check_rejected(send, header_bytes('C', 'X', 1, 7, limit + 1), {"oversized", "SEND_CHUNK"});
+  check_rejected(send, header_bytes('C', 'X', kProtocolVersion, 7, limit + 1),
+                 {"oversized", "SEND_CHUNK"});
 }
 
 TEST_CASE("set_chunk_bytes_max changes the chunk frame limit") {
   FrameDecoder decoder(10);
   decoder.set_chunk_bytes_max(20);
   std::vector<Frame> frames;
-  CHECK(decoder.feed(header_bytes('C', 'X', 1, 7, kChunkHeaderBytes + 20), frames));
+  CHECK(decoder.feed(header_bytes('C', 'X', kProtocolVersion, 7, kChunkHeaderBytes + 20), frames));
   FrameDecoder smaller(20);
   smaller.set_chunk_bytes_max(10);
-  check_rejected(smaller, header_bytes('C', 'X', 1, 7, kChunkHeaderBytes + 20), {"oversized"});
+  check_rejected(smaller, header_bytes('C', 'X', kProtocolVersion, 7, kChunkHeaderBytes + 20),
+                 {"oversized"});
 }
 
 TEST_CASE("frames before a malformed header are kept, nothing after it") {
   Bytes stream = encode_frame(encode(IdleMessage{3}));
-  Bytes bad = header_bytes('C', 'X', 1, 17, 0);
+  Bytes bad = header_bytes('C', 'X', kProtocolVersion, 18, 0);
   stream.insert(stream.end(), bad.begin(), bad.end());
   Bytes more = encode_frame(encode(IdleMessage{4}));
   stream.insert(stream.end(), more.begin(), more.end());

@@ -55,7 +55,7 @@ std::vector<std::string> simulated_lines(const std::vector<uint64_t>& sizes, Fau
 std::vector<std::string> rejection_lines() {
   test::RecordingRelayOutbox out;
   RelayCore relay(RelaySettings{2, 1000, test::default_costs(2), 8}, out);
-  for (ConnId conn = 1; conn <= 2 + 102; ++conn) relay.on_connect(conn);
+  for (ConnId conn = 1; conn <= 2 + 102; ++conn) test::connect(relay, conn);
   relay.on_shutdown("interrupted");
   return out.log_lines;
 }

@@ -50,7 +50,7 @@ class Harness {
   size_t peer_count() const { return file_sizes.size(); }
 
   void connect_all() {
-    for (size_t i = 0; i < peer_count(); ++i) relay.on_connect(conn_of(i));
+    for (size_t i = 0; i < peer_count(); ++i) test::connect(relay, conn_of(i));
   }
   void announce(size_t peer) {
     relay.on_frame(conn_of(peer),
@@ -163,7 +163,7 @@ TEST_CASE("a fifth connection is told 'server full' and closed; the exchange goe
   Harness h;
   h.connect_all();
   const ConnId stranger = 555;
-  h.relay.on_connect(stranger);
+  test::connect(h.relay, stranger);
   std::vector<Frame> frames = h.out.frames_to(stranger);
   REQUIRE(frames.size() == 1);
   CHECK(frames[0].type == FrameType::kError);
@@ -187,7 +187,7 @@ TEST_CASE("a fifth connection is told 'server full' and closed; the exchange goe
 TEST_CASE("a connection after the exchange started is rejected too") {
   Harness h;
   h.join_all();
-  h.relay.on_connect(777);
+  test::connect(h.relay, 777);
   REQUIRE(h.out.frames_to(777).size() == 1);
   CHECK(contains(decode_error(h.out.frames_to(777)[0]), "server full"));
   CHECK(h.out.closed(777));
@@ -199,7 +199,7 @@ TEST_CASE("a connection after the exchange started is rejected too") {
 TEST_CASE("a rejection is logged before the end of an abandoned exchange too") {
   Harness h;
   h.join_all();
-  h.relay.on_connect(777);
+  test::connect(h.relay, 777);
   h.relay.on_disconnect(conn_of(2));
   const auto& log = h.out.log_lines;
   REQUIRE(log.size() >= 2);
@@ -455,7 +455,7 @@ void check_slot_released(Harness& h, size_t peer, const std::string& why) {
 // A newcomer on connection `conn` takes the freed slot `peer`, announces, and
 // the exchange starts.
 void check_newcomer_completes(Harness& h, size_t peer, ConnId conn) {
-  h.relay.on_connect(conn);
+  test::connect(h.relay, conn);
   std::vector<Frame> frames = h.out.frames_to(conn);
   REQUIRE(frames.size() == 1);
   auto flag = decode_flag(frames[0]);
@@ -800,7 +800,7 @@ TEST_CASE("a peer that disconnects with a grace period pauses the exchange for i
   CHECK(h.out.sent_of_type(FrameType::kRequestChunk).size() == 4);  // round 0's forwards only
 
   SUBCASE("a newcomer is offered B's slot, and FLAG says which slots wait") {
-    h.relay.on_connect(500);
+    test::connect(h.relay, 500);
     auto flag = h.out.frames_of_type(500, FrameType::kFlag);
     REQUIRE(flag.size() == 1);
     CHECK(decode_flag(flag[0])->peer == 1);
@@ -815,7 +815,7 @@ TEST_CASE("a peer that disconnects with a grace period pauses the exchange for i
     SUBCASE("silence past the handshake deadline gives the offer back") {
       h.relay.on_time(10'000);
       CHECK(h.out.closed(500));
-      h.relay.on_connect(501);
+      test::connect(h.relay, 501);
       CHECK(h.out.frames_of_type(501, FrameType::kFlag).size() == 1);
     }
     SUBCASE("B's file takes the slot back; with no saved progress it catches up from round 0") {
@@ -836,15 +836,15 @@ TEST_CASE("a peer that disconnects with a grace period pauses the exchange for i
   }
   SUBCASE("a peer back before the others hears nothing but its ROSTER (fuzz finding)") {
     h.relay.on_disconnect(conn_of(0));  // A leaves too
-    h.relay.on_connect(500);            // offered A, claims B
+    test::connect(h.relay, 500);        // offered A, claims B
     h.relay.on_frame(500, encode(AnnounceMessage{FileAnnouncement{8, sha256_of(h.files[1])},
                                                  ResumeClaim{1, {}, 0}}));
     CHECK(h.relay.progress().paused);   // A is still away
     h.relay.on_disconnect(conn_of(2));  // and now C
     CHECK(h.out.frames_of_type(500, FrameType::kPeerStatus).empty());
-    h.relay.on_connect(501);
+    test::connect(h.relay, 501);
     h.relay.on_frame(501, encode_announce(FileAnnouncement{8, sha256_of(h.files[0])}));
-    h.relay.on_connect(502);
+    test::connect(h.relay, 502);
     h.relay.on_frame(502, encode_announce(FileAnnouncement{8, sha256_of(h.files[2])}));
     CHECK_FALSE(h.relay.progress().paused);
     std::vector<Frame> to_b = h.out.frames_to(500);
@@ -854,8 +854,8 @@ TEST_CASE("a peer that disconnects with a grace period pauses the exchange for i
     CHECK(h.out.finished_calls == 0);
   }
   SUBCASE("a fifth newcomer while one is being offered the slot is told the server is full") {
-    h.relay.on_connect(500);
-    h.relay.on_connect(501);
+    test::connect(h.relay, 500);
+    test::connect(h.relay, 501);
     CHECK(h.out.closed(501));
     CHECK(contains(decode_error(h.out.frames_to(501).back()), "server full"));
   }
@@ -871,6 +871,141 @@ TEST_CASE("a peer that disconnects with a grace period pauses the exchange for i
       CHECK(h.out.closed(conn_of(i)));
     }
   }
+}
+
+// Issue 10, point 8: silent connections took client slots before the
+// exchange started, so real peers were told "server full".
+TEST_CASE("silent connections never take a slot: real peers that say HELLO get all four") {
+  test::RecordingRelayOutbox out;
+  RelayCore relay(harness_settings(4, 8, 0), out);
+  for (ConnId silent = 1; silent <= 10; ++silent) relay.on_connect(silent);
+  for (ConnId real = 101; real <= 104; ++real) test::connect(relay, real);
+  for (ConnId real = 101; real <= 104; ++real) {
+    auto flag = out.frames_of_type(real, FrameType::kFlag);
+    REQUIRE(flag.size() == 1);
+    CHECK(decode_flag(flag[0])->peer == real - 101);
+  }
+  for (ConnId silent = 1; silent <= 10; ++silent) {
+    CHECK(out.frames_to(silent).empty());
+    CHECK_FALSE(out.closed(silent));
+  }
+  SUBCASE("at the handshake deadline they are dropped, naming why") {
+    relay.on_time(10'000);
+    CHECK(out.closed(1));
+    CHECK(
+        contains(decode_error(out.frames_to(1).back()), "no HELLO before the handshake deadline"));
+  }
+  SUBCASE("a fifth peer that speaks is told the server is full") {
+    test::connect(relay, 105);
+    CHECK(contains(decode_error(out.frames_to(105).back()), "server full: all 4 client slots"));
+  }
+}
+
+TEST_CASE("the pre-handshake pool is bounded: the oldest silent connection makes room") {
+  test::RecordingRelayOutbox out;
+  RelayCore relay(harness_settings(4, 8, 0), out);
+  for (ConnId silent = 1; silent <= Admission::kPendingMax + 1; ++silent) relay.on_connect(silent);
+  CHECK(out.closed(1));
+  CHECK(contains(decode_error(out.frames_to(1).back()), "the oldest was dropped"));
+  CHECK_FALSE(out.closed(2));
+  test::connect(relay, 500);
+  CHECK(out.frames_of_type(500, FrameType::kFlag).size() == 1);
+}
+
+TEST_CASE("garbage before HELLO is turned away without a slot") {
+  test::RecordingRelayOutbox out;
+  RelayCore relay(harness_settings(4, 8, 0), out);
+  relay.on_connect(1);
+  relay.on_frame(1, encode_announce(FileAnnouncement{}));
+  CHECK(out.closed(1));
+  CHECK(contains(decode_error(out.frames_to(1).back()), "expected HELLO first, got ANNOUNCE"));
+  relay.on_connect(2);
+  relay.on_stream_error(2, "not a chunkex frame (bad magic bytes)");
+  CHECK(out.closed(2));
+  CHECK(relay.conn_state(2) == ConnState::kClosed);
+}
+
+TEST_CASE("each connection's state follows the table") {
+  Harness h;
+  test::connect(h.relay, conn_of(0));
+  CHECK(h.relay.conn_state(conn_of(0)) == ConnState::kJoined);
+  h.relay.on_connect(conn_of(1));
+  CHECK(h.relay.conn_state(conn_of(1)) == ConnState::kSilent);
+  h.relay.on_frame(conn_of(1), encode_hello());
+  h.announce(0);
+  CHECK(h.relay.conn_state(conn_of(0)) == ConnState::kAnnounced);
+  CHECK(h.relay.exchange_state() == ExchangeState::kJoining);
+  for (size_t i : {2, 3}) test::connect(h.relay, conn_of(i));
+  for (size_t i : {1, 2, 3}) h.announce(i);
+  CHECK(h.relay.exchange_state() == ExchangeState::kRunning);
+  CHECK(h.relay.conn_state(conn_of(2)) == ConnState::kExchanging);
+  while (!h.model.finished()) h.play_round();
+  CHECK(h.relay.exchange_state() == ExchangeState::kClosing);
+  h.send_done(0);
+  CHECK(h.relay.conn_state(conn_of(0)) == ConnState::kDone);
+  SUBCASE("a frame the table does not allow ends it, naming the client and its state") {
+    h.send_done(0);
+    h.check_failed_naming("protocol error from client A: a client that is done may not send DONE");
+  }
+  SUBCASE("the last DONE finishes it") {
+    for (size_t i : {1, 2, 3}) h.send_done(i);
+    CHECK(h.relay.exchange_state() == ExchangeState::kFinished);
+  }
+}
+
+TEST_CASE("the state tables") {
+  CHECK(frame_allowed(ConnState::kSilent, FrameType::kHello));
+  CHECK_FALSE(frame_allowed(ConnState::kSilent, FrameType::kAnnounce));
+  CHECK_FALSE(frame_allowed(ConnState::kBack, FrameType::kRequestChunk));
+  CHECK(frame_allowed(ConnState::kCatchingUp, FrameType::kRequestChunk));
+  CHECK_FALSE(frame_allowed(ConnState::kCatchingUp, FrameType::kDone));
+  CHECK(frame_allowed(ConnState::kDone, FrameType::kRefetchData));
+  CHECK(frame_allowed(ConnState::kExchanging, FrameType::kError));
+  CHECK_FALSE(frame_allowed(ConnState::kClosed, FrameType::kError));
+  CHECK(conn_change_allowed(ConnState::kBack, ConnState::kCatchingUp));
+  CHECK_FALSE(conn_change_allowed(ConnState::kDone, ConnState::kExchanging));
+  CHECK(conn_change_allowed(ConnState::kDone, ConnState::kClosed));
+  CHECK(exchange_change_allowed(ExchangeState::kClosing, ExchangeState::kPaused));
+  CHECK_FALSE(exchange_change_allowed(ExchangeState::kRunning, ExchangeState::kJoining));
+  CHECK_FALSE(exchange_change_allowed(ExchangeState::kFinished, ExchangeState::kRunning));
+}
+
+SavedExchange saved_exchange_of(const Harness& h, uint64_t delivered_rounds) {
+  RosterMessage roster;
+  for (size_t i = 0; i < h.peer_count(); ++i) {
+    roster.files.push_back(FileAnnouncement{h.file_sizes[i], sha256_of(h.files[i])});
+  }
+  roster.costs = test::default_costs(h.peer_count());
+  return SavedExchange{roster, delivered_rounds};
+}
+
+// tests/fuzz/README.md's finding: with grace 0 a restored server waited for
+// its peers forever (nobody comes back without a grace period).
+TEST_CASE("a restarted server with no grace period does not resume: a new exchange starts") {
+  Harness h;
+  RelaySettings settings = harness_settings(4, 8, 0);
+  settings.resume_from = saved_exchange_of(h, 1);
+  test::RecordingRelayOutbox out;
+  RelayCore relay(settings, out);
+  CHECK(relay.exchange_state() == ExchangeState::kJoining);
+  CHECK_FALSE(relay.exchange_started());
+  CHECK(relay.next_deadline_ms() == kNoDeadline);
+  REQUIRE(out.notices.size() == 1);
+  CHECK(contains(out.notices[0], "reconnect_grace_s is 0"));
+}
+
+TEST_CASE("a restarted server waits for its peers for the grace period, then names them") {
+  Harness h;
+  RelaySettings settings = harness_settings(4, 8, 30);
+  settings.resume_from = saved_exchange_of(h, 1);
+  test::RecordingRelayOutbox out;
+  RelayCore relay(settings, out);
+  CHECK(relay.exchange_state() == ExchangeState::kRestoredWaiting);
+  relay.on_time(5'000);
+  CHECK(relay.next_deadline_ms() == 35'000);
+  relay.on_time(35'000);
+  REQUIRE(out.outcome);
+  CHECK(out.outcome->failure == "client A, B, C, D did not come back within 30 s");
 }
 
 }  // namespace chunkex

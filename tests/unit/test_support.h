@@ -70,6 +70,13 @@ inline std::string describe(const Frame& frame) {
   return std::string(frame_type_name(frame.type)) + " " + to_hex(frame.payload);
 }
 
+// A connection that speaks the protocol: it connects and says HELLO, as a
+// PeerCore does (a silent one never gets a slot).
+inline void connect(RelayCore& relay, ConnId conn) {
+  relay.on_connect(conn);
+  relay.on_frame(conn, encode_hello());
+}
+
 struct SentFrame {
   ConnId conn = 0;
   Frame frame;
