@@ -31,6 +31,9 @@ constexpr std::array kLegalFrames{
     LegalFrame{kExchanging, F::kChunkData},
     LegalFrame{kExchanging, F::kRefetchData},
     LegalFrame{kExchanging, F::kDone},
+    // Control frames overtake queued chunk frames (docs/DESIGN.md §5.8), so
+    // a peer's last answers may arrive after its DONE.
+    LegalFrame{kDone, F::kChunkData},
     LegalFrame{kDone, F::kRefetchData},
 };
 

@@ -27,7 +27,7 @@ enum class ConnState : uint8_t {
   kBack,        // came back to its waiting slot; waits for ROSTER
   kCatchingUp,  // came back: asks again for the rounds it lost
   kExchanging,  // has ROSTER: requests, answers, chunks fetched again
-  kDone,        // sent DONE; answers only what is fetched again
+  kDone,        // sent DONE; its last answers may still come (they travel behind it)
   kClosed,      // turned away, failed or left: nothing more is read
 };
 

@@ -970,7 +970,12 @@ class Harness : private RelayLink, private RelayRecords {
   void connect(bool fuzzable, uint64_t size, uint64_t seed) {
     if (conns_.size() >= kMaxConnections) return;
     if (!options_.honest) {
-      if (accepting_) open_relay_side(*add_conn(fuzzable));  // else refused
+      if (!accepting_) return;  // refused
+      // A scripted peer speaks first, as a PeerCore does (a silent
+      // connection never gets a slot); what it sends next is the input's.
+      Conn& conn = *add_conn(fuzzable);
+      open_relay_side(conn);
+      send_frame(conn, encode_hello());
       return;
     }
     start_process(std::make_shared<FuzzChunkStore>(file_of(size, seed)), size, seed, fuzzable,

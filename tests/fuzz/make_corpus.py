@@ -21,11 +21,12 @@ MAX_SEED_BYTES = 4096
 
 # Frame types (common/frame.h).
 FLAG, ANNOUNCE, ROSTER, REQUEST_CHUNK, IDLE, CHUNK_DATA, SEND_CHUNK, DONE, FINAL, ERROR, \
-    CHALLENGE, AUTH, AUTH_OK, REFETCH, REFETCH_DATA, PEER_STATUS = range(1, 17)
+    CHALLENGE, AUTH, AUTH_OK, REFETCH, REFETCH_DATA, PEER_STATUS, HELLO = range(1, 18)
+PROTOCOL_VERSION = 2
 NO_CLAIM = 0xFF
 
 
-def frame(frame_type, payload=b"", version=1):
+def frame(frame_type, payload=b"", version=PROTOCOL_VERSION):
     return b"CX" + bytes([version, frame_type]) + struct.pack(">I", len(payload)) + payload
 
 
@@ -94,7 +95,7 @@ def frame_decoder_seeds():
         "chunk_data_limit_exceeded": decoder_seed(0x01, [0, 0, 0], chunk(CHUNK_DATA, 0, 2, 0, 7500, data64)),
         "every_type_split_7_13_2": decoder_seed(0x03, [7, 13, 2], every_type),
         "every_type_direct": decoder_seed(0x1b, [5, 0, 17], every_type),
-        "empty_payloads": decoder_seed(0x06, [0, 0, 0], b"".join(frame(t) for t in range(1, 17))),
+        "empty_payloads": decoder_seed(0x06, [0, 0, 0], b"".join(frame(t) for t in range(1, 18))),
         "resume_frames": decoder_seed(0x02, [5, 11, 0], b"".join([
             flag(2, 4, 64, 0b0110),
             announce(300, digest, 2, hashlib.sha256(b"exchange").digest(), 7),
@@ -111,7 +112,7 @@ def frame_decoder_seeds():
         "oversized_control": decoder_seed(0x06, [0, 0, 0], b"CX\x01\x01\x00\x00\x10\x01"),
         "truncated_frame": decoder_seed(0x02, [4, 0, 0], flag(0, 4, 64) + request(0, 1, 0, 600)[:15]),
         "bad_magic": decoder_seed(0x02, [0, 0, 0], b"XC\x01\x01\x00\x00\x00\x06" + bytes(6)),
-        "bad_version": decoder_seed(0x02, [0, 0, 0], frame(FLAG, bytes(6), version=2)),
+        "bad_version": decoder_seed(0x02, [0, 0, 0], frame(FLAG, bytes(6), version=1)),
         "unknown_types": decoder_seed(0x02, [0, 0, 0], frame(0) + frame(200)),
         "long_error_text": decoder_seed(0x04, [0, 0, 0], frame(ERROR, b"e" * 1100)),
         # Escaped for logs: a forged log line, a backslash, a terminal escape, 0xff.

@@ -242,18 +242,32 @@ start_peer() {
 # (fixed string). Fails after SECONDS, or at once if one of PIDs has ended
 # and TEXT is still absent.
 wait_for_text() {
-  local file=$1 text=$2 secs=$3 until_us
-  shift 3
+  local file=$1 text=$2
+  shift 2
+  wait_for_count "$file" "$text" 1 "$@"
+}
+
+# _count_lines FILE TEXT: how many lines of FILE hold TEXT (0 if no FILE).
+_count_lines() {
+  local n
+  n=$(grep -cF -- "$2" "$1" 2>/dev/null) || true
+  echo "${n:-0}"
+}
+
+# wait_for_count FILE TEXT N SECS [PID...]: until FILE holds N lines with TEXT.
+wait_for_count() {
+  local file=$1 text=$2 count=$3 secs=$4 until_us
+  shift 4
   _now_us; until_us=$REPLY
   _to_us "$secs"; until_us=$((until_us + REPLY))
-  while ! grep -qF -- "$text" "$file" 2>/dev/null; do
+  while (($(_count_lines "$file" "$text") < count)); do
     local pid
     for pid in "$@"; do
-      if ! pid_alive "$pid" && ! grep -qF -- "$text" "$file" 2>/dev/null; then
-        fail "${NAME_OF_PID[$pid]:-pid $pid} ended before '$text' appeared in $file$(_tail_hint "${NAME_OF_PID[$pid]:-x}")"
+      if ! pid_alive "$pid" && (($(_count_lines "$file" "$text") < count)); then
+        fail "${NAME_OF_PID[$pid]:-pid $pid} ended before '$text' appeared ${count}x in $file$(_tail_hint "${NAME_OF_PID[$pid]:-x}")"
       fi
     done
-    _now_us; ((REPLY < until_us)) || fail "'$text' did not appear in $file within ${secs}s"
+    _now_us; ((REPLY < until_us)) || fail "'$text' did not appear ${count}x in $file within ${secs}s"
     _check_budget "waiting for '$text'"
     sleep 0.02
   done

@@ -107,17 +107,24 @@ assert_contains "$SCRATCH/client-badconfig.err" "'chunk_bytes'"
 assert_not_contains "$SCRATCH/client-badconfig.err" "cannot connect"
 
 # ---------------------------------------------------------------- (c) ---
-# Each raw connection takes the free slot A, is answered with an error and
-# closed within a few seconds; the server keeps running, and four real peers
-# then complete an exchange on it as if nothing had happened.
+# A raw connection that does not start with HELLO never gets a slot: it is
+# rejected with an error and closed. One that says HELLO and then misbehaves
+# takes the free slot A and gives it back. Either way it is closed within a
+# few seconds, the console calls it a protocol error, the server keeps
+# running, and four real peers then complete an exchange on it as if nothing
+# had happened.
 note "(c) garbage and malformed frames on raw TCP connections"
 SERVER_NAME=c-server start_server --log-dir "$SCRATCH/c/logs"
+HELLO='CX\x02\x11\x00\x00\x00\x00'
 k=0
-# garbage BYTES EXPECTED_TEXT: sends printf-formatted BYTES on a new
-# connection; the server must close it within 5 s saying EXPECTED_TEXT.
+slots=0
+# garbage BYTES EXPECTED_TEXT CONSOLE_LINE: sends printf-formatted BYTES on a
+# new connection; the server must close it within 5 s saying EXPECTED_TEXT,
+# and its console must say so on a new line holding CONSOLE_LINE.
 garbage() {
-  local bytes=$1 expected=$2 rc=0
+  local bytes=$1 expected=$2 console=$3 rc=0 seen
   k=$((k + 1))
+  seen=$(grep -c -- "$console" "$SERVER_OUT" || true)
   raw_exchange "$PORT" "$bytes" "$SCRATCH/raw$k.bin" 5 || rc=$?
   [[ $rc != 124 ]] || fail "raw connection $k ($bytes) was not closed by the server within 5 s"
   [[ $rc == 0 ]] ||
@@ -126,29 +133,32 @@ garbage() {
     fail "raw connection $k ($bytes): the server's answer does not say '$expected':" \
       "$(tr -c '[:print:]' . <"$SCRATCH/raw$k.bin")"
   pid_alive "$SERVER_PID" || fail "server died after raw connection $k ($bytes)$(_tail_hint c-server)"
-  # The console says why, and the slot is free again.
-  deadline_in 5
-  until [[ $(grep -c "slot A is free" "$SERVER_OUT") == "$k" ]]; do
-    past_deadline && fail "server console does not report raw connection $k ($expected)$(_tail_hint c-server)"
-    sleep 0.02
-  done
-  grep "slot A is free" "$SERVER_OUT" | tail -n 1 | grep -qF "(protocol error: " ||
+  wait_for_count "$SERVER_OUT" "$console" $((seen + 1)) 5 "$SERVER_PID"
+  grep -- "$console" "$SERVER_OUT" | tail -n 1 | grep -qF "protocol error: " ||
     fail "raw connection $k: the server console does not call it a protocol error$(_tail_hint c-server)"
-  grep "slot A is free" "$SERVER_OUT" | tail -n 1 | grep -qF -- "$expected" ||
+  grep -- "$console" "$SERVER_OUT" | tail -n 1 | grep -qF -- "$expected" ||
     fail "raw connection $k: the server console does not say '$expected'$(_tail_hint c-server)"
 }
-garbage 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' "bad magic"
-garbage 'CX\x01\x06\xff\xff\xff\xff' "oversized"
-garbage 'CX\x01\x04\x7f\xff\xff\xff' "oversized"
-garbage 'CX\x07\x02\x00\x00\x00\x00' "version"
-garbage 'CX\x01\x63\x00\x00\x00\x00' "unknown frame type"
-garbage 'CX\x01\x01\x00\x00\x00\x00' "may not send FLAG"
-garbage 'CX\x01\x02\x00\x00\x00\x01\x00' "malformed ANNOUNCE"
-garbage 'CX\x01\x04\x00\x00\x00\x00' "out of order"
-[[ $(grep -c "slot A is free" "$SERVER_OUT") == "$k" ]] ||
-  fail "not every raw connection gave slot A back$(_tail_hint c-server)"
-[[ $(grep -c "client A joined" "$SERVER_OUT") == "$k" ]] ||
-  fail "each raw connection should have joined as A once$(_tail_hint c-server)"
+# before_hello BYTES EXPECTED: rejected without a slot.
+before_hello() { garbage "$1" "$2" "rejected a connection"; }
+# after_hello BYTES EXPECTED: HELLO, then BYTES: slot A, given back.
+after_hello() {
+  slots=$((slots + 1))
+  garbage "$HELLO$1" "$2" "slot A is free"
+}
+before_hello 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' "bad magic"
+before_hello 'CX\x02\x06\xff\xff\xff\xff' "oversized"
+before_hello 'CX\x02\x04\x7f\xff\xff\xff' "oversized"
+before_hello 'CX\x07\x02\x00\x00\x00\x00' "version"
+before_hello 'CX\x01\x11\x00\x00\x00\x00' "unsupported protocol version 1"
+before_hello 'CX\x02\x63\x00\x00\x00\x00' "unknown frame type"
+before_hello 'CX\x02\x01\x00\x00\x00\x00' "expected HELLO first, got FLAG"
+after_hello 'CX\x02\x01\x00\x00\x00\x00' "may not send FLAG"
+after_hello 'CX\x02\x02\x00\x00\x00\x01\x00' "malformed ANNOUNCE"
+after_hello 'CX\x02\x04\x00\x00\x00\x00' "may not send REQUEST_CHUNK"
+after_hello 'CX\x02\x06\xff\xff\xff\xff' "oversized"
+[[ $(grep -c "client A joined" "$SERVER_OUT") == "$slots" ]] ||
+  fail "only the $slots raw connections that said HELLO should have joined as A$(_tail_hint c-server)"
 
 for id in "${IDS[@]}"; do
   start_peer "c-$id" --data-dir "$DATA" --out-dir "$SCRATCH/c/out" --log-dir "$SCRATCH/c/logs"
