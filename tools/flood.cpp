@@ -12,7 +12,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,6 +23,7 @@
 #include "common/frame.h"
 #include "common/io/cli.h"
 #include "common/io/log_file.h"
+#include "common/random.h"
 
 namespace {
 
@@ -116,16 +116,6 @@ struct Shared {
   }
 };
 
-std::vector<uint8_t> random_bytes(size_t count, uint64_t seed) {
-  std::mt19937_64 engine(seed);  // the raw engine output is fixed by the standard
-  std::vector<uint8_t> bytes(count);
-  for (size_t i = 0; i < count; i += 8) {
-    uint64_t word = engine();
-    for (size_t b = 0; b < 8 && i + b < count; ++b) bytes[i + b] = uint8_t(word >> (8 * b));
-  }
-  return bytes;
-}
-
 std::vector<uint8_t> header_bytes(FrameType type, uint32_t length) {
   auto header = chunkex::encode_frame_header(type, length);
   return {header.begin(), header.end()};
@@ -169,9 +159,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         pending_.resize(pending_.size() + kSlowlorisPayloadBytes, 0);
         drip();
         break;
-      case Behaviour::kRandomBytes:
-        write_all(random_bytes(kRandomBytes, seed_));
+      case Behaviour::kRandomBytes: {
+        // The project's one seeded generator (common/random.h).
+        chunkex::Bytes junk = chunkex::pseudo_random_bytes(kRandomBytes, seed_);
+        write_all(std::vector<uint8_t>(junk.begin(), junk.end()));
         break;
+      }
       case Behaviour::kOversized:
         write_all(header_bytes(FrameType::kAnnounce, kOversizedLength));
         break;
