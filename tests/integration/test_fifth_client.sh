@@ -10,10 +10,11 @@ LOGS=$SCRATCH/logs
 OUT=$SCRATCH/out
 remove_on_success "$DATA" "$OUT"
 
-# Long enough to still be running when the fifth peer arrives (about 5 s here
-# with --window 1), small on disk: 12000 rounds of 16 KiB chunks.
+# Small on disk: 3000 rounds of 16 KiB chunks. Client D is held (SIGSTOP)
+# while each extra client is turned away, so the exchange is still running
+# then however fast or slow the machine is.
 CHUNK_BYTES=16384
-CHUNKS=4000
+CHUNKS=1000
 "$GEN_BIN" --data-dir "$DATA" --chunks $CHUNKS --chunk-bytes $CHUNK_BYTES --seed 5 >/dev/null
 echo "{ \"chunk_bytes\": $CHUNK_BYTES }" >"$SCRATCH/config.json"
 
@@ -52,9 +53,16 @@ reject_extra() {
   assert_absent "$SCRATCH/$name-out" "a rejected client must not create received files"
 }
 
+# hold_d / release_d: client D stops reading and sending (well within the
+# stall timeout), so the exchange cannot end meanwhile.
+hold_d() { kill -STOP "${PID_OF[clientD]}"; }
+release_d() { kill -CONT "${PID_OF[clientD]}"; }
+
 # The fifth arrives right after D joined (the four are still announcing
 # their files), the sixth while chunks are flowing.
+hold_d
 reject_extra fifth
+release_d
 [[ $(grep -cF "[server] rejected a connection: server full" "$SERVER_OUT") == 1 ]] ||
   fail "server console does not report the fifth client's rejection once$(_tail_hint server)"
 wait_for_text "$SERVER_OUT" "[server] exchange started" 10 "$SERVER_PID"
@@ -63,8 +71,9 @@ until [[ $(count_files "$OUT" '*.part') -gt 0 ]]; do
   past_deadline && fail "no .part files appeared in $OUT within 10 s"
   sleep 0.05
 done
-sleep 0.5
+hold_d
 reject_extra sixth
+release_d
 [[ $(grep -cF "[server] rejected a connection: server full" "$SERVER_OUT") == 2 ]] ||
   fail "server console does not report two rejections$(_tail_hint server)"
 note "fifth and sixth clients rejected while the exchange was running"
