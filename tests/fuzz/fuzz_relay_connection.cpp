@@ -67,7 +67,7 @@
 // persisted once as it starts (or as a restarted server is built) and then
 // once per delivered round, in order, never while paused, and SEND_CHUNK and
 // REFETCH come only for rounds persisted as delivered; a pause only with a
-// grace period (but for a restarted server's wait: tests/fuzz/README.md). Time: after on_time(now)
+// grace period, a restarted server's wait included. Time: after on_time(now)
 // a host's next deadline is later than now (a live link would spin otherwise); no deadline fires
 // early: a connection dropped for its handshake had 10 s, a grace expiry came reconnect_grace_s
 // after the pause began, a stall 60 s after the last progress the harness saw; a peer gives up on a
@@ -682,9 +682,9 @@ class Harness : private RelayLink, private RelayRecords {
     }
     if (!started_ && !restored_) return;  // joining: nothing pauses, nothing is refetched
     RelayProgress progress = relay_->progress();
-    // Without a grace period nobody waits for a peer that left; a restarted
-    // server does wait for everyone (with no deadline then: see the README).
-    FUZZ_CHECK(!progress.paused || options_.grace_s != 0 || restored_);
+    // Without a grace period nobody waits for a peer that left (and a saved
+    // exchange is not resumed).
+    FUZZ_CHECK(!progress.paused || options_.grace_s != 0);
     if (progress.paused && !paused_) pause_started_ms_ = now_ms_;
     if (!progress.paused && paused_) last_progress_ms_ = now_ms_;  // resumed
     if (progress.chunks_refetched != refetched_seen_) last_progress_ms_ = now_ms_;
@@ -714,6 +714,9 @@ class Harness : private RelayLink, private RelayRecords {
   // A relay: the first, or after the server was killed, a new one that
   // resumes what the old one saved.
   void start_relay(std::optional<SavedExchange> resume_from) {
+    // Without a grace period nobody would come back: a saved exchange is not
+    // resumed, a new one starts (docs/DESIGN.md §6.6).
+    if (options_.grace_s == 0) resume_from.reset();
     started_ = false;
     finished_ = false;
     save_called_ = false;

@@ -979,14 +979,18 @@ SavedExchange saved_exchange_of(const Harness& h, uint64_t delivered_rounds) {
   return SavedExchange{roster, delivered_rounds};
 }
 
+// A relay restarted after one delivered round of the harness's exchange.
+RelaySettings restarted_settings(uint32_t grace_s) {
+  RelaySettings settings = harness_settings(4, 8, grace_s);
+  settings.resume_from = saved_exchange_of(Harness{}, 1);
+  return settings;
+}
+
 // tests/fuzz/README.md's finding: with grace 0 a restored server waited for
 // its peers forever (nobody comes back without a grace period).
 TEST_CASE("a restarted server with no grace period does not resume: a new exchange starts") {
-  Harness h;
-  RelaySettings settings = harness_settings(4, 8, 0);
-  settings.resume_from = saved_exchange_of(h, 1);
   test::RecordingRelayOutbox out;
-  RelayCore relay(settings, out);
+  RelayCore relay(restarted_settings(0), out);
   CHECK(relay.exchange_state() == ExchangeState::kJoining);
   CHECK_FALSE(relay.exchange_started());
   CHECK(relay.next_deadline_ms() == kNoDeadline);
@@ -995,11 +999,8 @@ TEST_CASE("a restarted server with no grace period does not resume: a new exchan
 }
 
 TEST_CASE("a restarted server waits for its peers for the grace period, then names them") {
-  Harness h;
-  RelaySettings settings = harness_settings(4, 8, 30);
-  settings.resume_from = saved_exchange_of(h, 1);
   test::RecordingRelayOutbox out;
-  RelayCore relay(settings, out);
+  RelayCore relay(restarted_settings(30), out);
   CHECK(relay.exchange_state() == ExchangeState::kRestoredWaiting);
   relay.on_time(5'000);
   CHECK(relay.next_deadline_ms() == 35'000);
