@@ -57,33 +57,32 @@ def pairs(events, hosts):
         for (h, t), idx in by_text.items():
             if h == host and re.fullmatch(pattern, t):
                 yield idx[0]
+    # A message's two ends: the server's line, whose peer holds the other
+    # end, that peer's line (a template of the server line's fields), and
+    # whether the message goes to the server (the peer's line is the send).
+    MESSAGE_LINES = [
+        (r"REQUEST_CHUNK (?P<q>\w) asks (?P<tg>\w) for chunk (?P<c>\d+) \(round (?P<r>\d+)\)",
+         "q", r"REQUEST_CHUNK chunk {c} of {tg} \(round {r}\)", True),
+        (r"forward REQUEST_CHUNK (?P<q>\w) -> (?P<tg>\w): chunk (?P<c>\d+) \(round (?P<r>\d+)\)",
+         "tg", r"forwarded REQUEST_CHUNK from {q}: chunk {c} \(round {r}\)", False),
+        (r"CHUNK_DATA (?P<tg>\w) -> (?P<q>\w): chunk (?P<c>\d+) of \w \(round (?P<r>\d+)\)",
+         "tg", r"CHUNK_DATA chunk {c} to {q} \(round {r}\)", True),
+        (r"SEND_CHUNK (?P<tg>\w) -> (?P<q>\w): chunk (?P<c>\d+) of \w \(round (?P<r>\d+)\)",
+         "q", r"recv chunk {c} of {tg} \(round {r}\)", False),
+        (r"IDLE (?P<q>\w) \(round (?P<r>\d+)\)", "q", r"IDLE \(round {r}\)", True),
+        (r"DONE (?P<q>\w): .*", "q", r"DONE: .*", True),
+    ]
     found = []
     for i, e in enumerate(events):
         t, host = e["text"], e["host"]
         if host == "Server":
-            m = re.fullmatch(r"REQUEST_CHUNK (\w) asks (\w) for chunk (\d+) \(round (\d+)\)", t)
-            if m:
-                q, tg, c, r = m.groups()
-                found += [(s, i) for s in find(q, rf"REQUEST_CHUNK chunk {c} of {tg} \(round {r}\)")]
-            m = re.fullmatch(r"forward REQUEST_CHUNK (\w) -> (\w): chunk (\d+) \(round (\d+)\)", t)
-            if m:
-                q, tg, c, r = m.groups()
-                found += [(i, s) for s in find(tg, rf"forwarded REQUEST_CHUNK from {q}: chunk {c} \(round {r}\)")]
-            m = re.fullmatch(r"CHUNK_DATA (\w) -> (\w): chunk (\d+) of \w \(round (\d+)\)", t)
-            if m:
-                tg, q, c, r = m.groups()
-                found += [(s, i) for s in find(tg, rf"CHUNK_DATA chunk {c} to {q} \(round {r}\)")]
-            m = re.fullmatch(r"SEND_CHUNK (\w) -> (\w): chunk (\d+) of \w \(round (\d+)\)", t)
-            if m:
-                tg, q, c, r = m.groups()
-                found += [(i, s) for s in find(q, rf"recv chunk {c} of {tg} \(round {r}\)")]
-            m = re.fullmatch(r"IDLE (\w) \(round (\d+)\)", t)
-            if m:
-                q, r = m.groups()
-                found += [(s, i) for s in find(q, rf"IDLE \(round {r}\)")]
-            m = re.fullmatch(r"DONE (\w): .*", t)
-            if m:
-                found += [(s, i) for s in find(m.group(1), r"DONE: .*")]
+            for server_line, who, peer_line, to_server in MESSAGE_LINES:
+                m = re.fullmatch(server_line, t)
+                if not m:
+                    continue
+                fields = m.groupdict()
+                for s in find(fields[who], peer_line.format(**fields)):
+                    found.append((s, i) if to_server else (i, s))
             if t.startswith("final clocks "):
                 found += [(i, s) for peer in hosts - {"Server"} for s in find(peer, re.escape(t))]
     return found
