@@ -124,6 +124,7 @@ TimeMs RelayHost::next_deadline_ms() const {
 
 void RelayHost::after_event(TimeMs now_ms) {
   now_ms_ = now_ms;
+  check_records();
   if (!started_at_ms_ && core_.exchange_started() && !finished_) {
     started_at_ms_ = last_progress_ms_ = now_ms;
     if (notices_.progress_period_ms() > 0)
@@ -160,9 +161,27 @@ void RelayHost::finished(const RelayOutcome& outcome) {
   if (outcome.success) records_.clear_saved_exchange();
   exit_code_ = outcome.success ? 0 : (shutdown_exit_code_ ? shutdown_exit_code_ : 1);
   print_summary(outcome, wall_seconds);
-  records_.write_summary(summary_json(outcome, wall_seconds));
+  nlohmann::json summary = summary_json(outcome, wall_seconds);
+  if (auto failure = records_.write_failure(); failure && outcome.success) {
+    summary["success"] = false;
+    summary["failure"] = *failure;
+  }
+  records_.write_summary(summary);
   link_.stop_accepting();
   flush_deadline_ms_ = now_ms_ + kFlushDeadlineMs;
+  check_records();
+}
+
+void RelayHost::check_records() {
+  std::optional<std::string> failure = records_.write_failure();
+  if (!failure || write_failure_reported_) return;
+  write_failure_reported_ = true;
+  if (!finished_) {
+    shutdown_exit_code_ = 1;
+    return core_.on_shutdown(*failure);
+  }
+  exit_code_ = 1;
+  notices_.error(*failure);
 }
 
 void RelayHost::print_summary(const RelayOutcome& outcome, double wall_seconds) {

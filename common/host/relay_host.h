@@ -50,6 +50,10 @@ class RelayRecords {
   // Where the saved exchange lives, for messages ("logs/exchange.state").
   virtual std::string saved_exchange_location() const = 0;
   virtual void write_summary(const nlohmann::json& summary) = 0;
+  // The first write that failed (log, saved exchange or summary), naming the
+  // file and the reason; the host ends the exchange with it. Records kept in
+  // memory never fail.
+  virtual std::optional<std::string> write_failure() const { return std::nullopt; }
 };
 
 // The relay settings a configuration gives, memory budgets applied.
@@ -99,6 +103,9 @@ class RelayHost : private RelayOutbox {
   void finished(const RelayOutcome& outcome) override;
 
   void after_event(TimeMs now_ms);
+  // A record that could not be written ends the exchange (every peer is
+  // told) and the process exits 1 naming it.
+  void check_records();
   void show_progress(TimeMs now_ms);
   void print_summary(const RelayOutcome& outcome, double wall_seconds);
   nlohmann::json summary_json(const RelayOutcome& outcome, double wall_seconds) const;
@@ -119,6 +126,7 @@ class RelayHost : private RelayOutbox {
   bool flushed_ = false;
   int shutdown_exit_code_ = 0;
   int exit_code_ = 1;
+  bool write_failure_reported_ = false;
 };
 
 // The summary the server writes as summary.json (wall time, bytes relayed,

@@ -592,3 +592,26 @@ assert_logs_equal_but_resume_lines() {
 wait_for_rounds() {
   wait_for_text "$1" "(round $2)" "$3" "$SERVER_PID"
 }
+
+# ----------------------------------------------------------- small disks ---
+
+# can_mount_small_disk: true when this test may mount a tmpfs in a private
+# mount namespace (root with unshare); tests of a full disk skip otherwise.
+can_mount_small_disk() {
+  command -v unshare >/dev/null 2>&1 || return 1
+  local probe=$SCRATCH/.mount-probe
+  mkdir -p "$probe"
+  unshare -m --propagation private mount -t tmpfs -o size=64k chunkex-probe "$probe" 2>/dev/null
+}
+
+# small_disk_wrapper NAME SIZE DIR COPY PROGRAM: writes $SCRATCH/NAME, an
+# executable that runs PROGRAM (with its own arguments) with DIR on a tmpfs
+# of SIZE of its own (small_disk.sh); what DIR held is copied to COPY once
+# PROGRAM has exited. Use it as SERVER_BIN or CLIENT_BIN.
+small_disk_wrapper() {
+  local name=$1 size=$2 dir=$3 copy=$4 program=$5
+  mkdir -p "$dir"
+  printf '#!/bin/bash\nexec unshare -m --propagation private bash %q %q %q %q %q "$@"\n' \
+    "$_LIB_DIR/small_disk.sh" "$size" "$dir" "$copy" "$program" >"$SCRATCH/$name"
+  chmod +x "$SCRATCH/$name"
+}

@@ -492,6 +492,45 @@ TEST_CASE("a peer that never comes back: the grace period ends the exchange, nam
   }
 }
 
+// Issue 10, point 3: a log write that fails (a full disk) is an error that
+// names the file, and it ends the exchange everywhere at once.
+TEST_CASE("log disk full on a peer: it tells the server and every process ends naming the file") {
+  Files files = seeded_files({9000, 9000, 9000, 9000});
+  SimOptions options = options_for(files);
+  options.log_quota = sim::LogQuota{"ClientB.txt", 20};
+  SimResult result = run(files, options);
+  const std::string why = "cannot write log ClientB.txt: No space left on device";
+  REQUIRE(result.relay);
+  CHECK(result.relay->failure == "client B reported an error: " + why);
+  CHECK(contains(result.server_log.back(), "exchange abandoned"));
+  for (const sim::PeerResult& peer : result.peers) {
+    CAPTURE(*peer.slot);
+    REQUIRE(peer.outcome);
+    CHECK_FALSE(peer.outcome->success);
+    CHECK(contains(peer.outcome->failure, why));
+  }
+  // Ended at once: only the relay's flush deadline passes, no stall deadline.
+  CHECK(result.end_ms < RelayHost::kFlushDeadlineMs + 1000);
+}
+
+TEST_CASE("log disk full on the server: every peer is told and the summary says why") {
+  Files files = seeded_files({9000, 9000, 9000, 9000});
+  SimOptions options = options_for(files);
+  options.log_quota = sim::LogQuota{"Server.txt", 30};
+  SimResult result = run(files, options);
+  const std::string why = "cannot write log Server.txt: No space left on device";
+  REQUIRE(result.relay);
+  CHECK(contains(result.relay->failure, why));
+  CHECK(result.summary["success"] == false);
+  CHECK(contains(result.summary["failure"].get<std::string>(), why));
+  CHECK(result.server_log.size() == 30);  // nothing after the first failed line
+  for (const sim::PeerResult& peer : result.peers) {
+    REQUIRE(peer.outcome);
+    CHECK(contains(peer.outcome->failure, why));
+  }
+  CHECK(result.end_ms < RelayHost::kFlushDeadlineMs + 1000);
+}
+
 TEST_CASE("seeded exploration: a few runs pass every check") {
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     CAPTURE(seed);
