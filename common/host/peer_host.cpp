@@ -90,7 +90,7 @@ void PeerHost::tell_imposed_settings(const Frame& frame) {
     roster_settings_told_ = true;
     differences = settings_imposed_by_roster(config_, *roster);
   }
-  if (!differences.empty()) notices_.warn(imposed_settings_notice(differences));
+  if (!differences.empty()) notices_.say(imposed_settings_notice(differences));
 }
 
 void PeerHost::on_stream_error(const std::string& what, TimeMs now_ms) {

@@ -104,15 +104,26 @@ void write_file_atomically(const std::string& path, const std::string& text) {
   throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(error_number)));
 }
 
+// Nothing is created: the probe goes into the deepest part of `dir` that
+// exists (what is missing is made when the first file is written there).
 std::optional<std::string> check_writable_directory(const std::string& dir) {
-  std::string probe = (std::filesystem::path(dir) /
-                       fmt::format(".chunkex-write-test-{}", static_cast<long>(::getpid())))
-                          .string();
+  std::error_code error;
+  std::filesystem::path existing = std::filesystem::absolute(dir, error);
+  while (existing.has_relative_path() && !std::filesystem::exists(existing, error)) {
+    existing = existing.parent_path();
+  }
+  auto unwritable = [&dir](const std::string& why) {
+    return fmt::format("directory {} cannot be written: {}", dir, why);
+  };
+  if (!std::filesystem::is_directory(existing, error)) {
+    return unwritable(existing.string() + " is not a directory");
+  }
+  std::string probe =
+      (existing / fmt::format(".chunkex-write-test-{}", static_cast<long>(::getpid()))).string();
   try {
-    make_directories(dir);
     write_file_atomically(probe, "chunkex checks that this directory can be written\n");
-  } catch (const std::runtime_error& error) {
-    return fmt::format("directory {} cannot be written: {}", dir, error.what());
+  } catch (const std::runtime_error& failure) {
+    return unwritable(failure.what());
   }
   ::unlink(probe.c_str());
   return std::nullopt;

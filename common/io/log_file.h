@@ -54,9 +54,9 @@ int open_for_writing(const std::string& path, bool exclusive);
 // reason.
 void write_file_atomically(const std::string& path, const std::string& text);
 
-// Makes `dir` if needed and proves it can hold a new file (one is created,
-// written and removed). nullopt when it can; else what went wrong, naming the
-// directory.
+// Proves that `dir` can hold a new file without creating anything: a probe
+// file is written and removed in `dir`, or in the deepest part of it that
+// exists. nullopt when it can; else what went wrong, naming the directory.
 std::optional<std::string> check_writable_directory(const std::string& dir);
 
 }  // namespace chunkex

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -116,7 +117,9 @@ TEST_CASE("an unwritable directory is found out before anything is sent") {
   REQUIRE(problem);
   CHECK(contains(*problem, "not-a-dir/out cannot be written"));
   CHECK_FALSE(check_writable_directory(dir.file("fresh/out")));
-  CHECK(fs::is_empty(dir.file("fresh/out")));  // the probe is gone
+  CHECK_FALSE(fs::exists(dir.file("fresh")));  // nothing is created
+  CHECK_FALSE(check_writable_directory(dir.path.string()));
+  CHECK(std::distance(fs::directory_iterator(dir.path), {}) == 1);  // the probe is gone
 }
 
 TEST_CASE("saved counters are strict: 12abc, -5 and 2^64 are not numbers") {
