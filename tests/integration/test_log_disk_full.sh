@@ -3,11 +3,10 @@
 # an error, never silence: the process names the file and the reason, exits
 # 1, and the exchange ends everywhere at once (the server tells every peer; a
 # peer tells the server). No summary.json.part is left behind. The full disk
-# is a 256 KiB tmpfs in a private mount namespace (skipped where that is
-# refused).
+# is a 256 KiB tmpfs in a private mount namespace (those runs are skipped
+# where that is refused); a file size limit (prlimit --fsize, which would
+# raise SIGXFSZ: chunkex ignores it) is the same fault anywhere.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-can_mount_small_disk || { note "cannot mount a tmpfs here (needs root and unshare): skipped"; exit 77; }
 
 DATA=$SCRATCH/data
 remove_on_success "$DATA" "$SCRATCH/run1/out" "$SCRATCH/run2/out"
@@ -16,6 +15,25 @@ remove_on_success "$DATA" "$SCRATCH/run1/out" "$SCRATCH/run2/out"
 "$GEN_BIN" --data-dir "$DATA" --chunks 3000 --chunk-bytes 256 --seed 5 >/dev/null
 echo '{ "chunk_bytes": 256, "idle_timeout_s": 5 }' >"$SCRATCH/config.json"
 REAL_SERVER=$SERVER_BIN REAL_CLIENT=$CLIENT_BIN
+
+note "the server may write files of 200 kB at most (prlimit --fsize)"
+printf '#!/bin/bash\nexec prlimit --fsize=200000 %q "$@"\n' "$REAL_SERVER" >"$SCRATCH/server-fsize"
+chmod +x "$SCRATCH/server-fsize"
+SERVER_BIN=$SCRATCH/server-fsize SERVER_NAME=server0 start_server \
+  --config "$SCRATCH/config.json" --log-dir "$SCRATCH/run0/logs"
+SERVER_BIN=$REAL_SERVER
+start_four_peers run0 "$DATA" "$SCRATCH/run0" --config "$SCRATCH/config.json"
+deadline_in 15
+for name in server0 run0-A run0-B run0-C run0-D; do expect_failure_exit "$name" "$(remaining_s)"; done
+why="cannot write log $SCRATCH/run0/logs/Server.txt: File too large"
+assert_contains "$SCRATCH/server0.err" "$why"
+for id in A B C D; do assert_contains "$SCRATCH/run0-$id.err" "$why"; done
+note "server: '$why'; every process exited 1"
+
+if ! can_mount_small_disk; then
+  note "cannot mount a tmpfs here (needs root and unshare): the full-disk runs are skipped"
+  exit 0
+fi
 
 note "the server's log directory is full"
 small_disk_wrapper server-on-small-disk 256k "$SCRATCH/run1/logs" "$SCRATCH/run1/logs-copy" "$REAL_SERVER"
