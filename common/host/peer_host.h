@@ -14,6 +14,7 @@
 
 #include "common/chunk_store.h"
 #include "common/config.h"
+#include "common/host/host_clock.h"
 #include "common/host/notices.h"
 #include "common/peer_core.h"
 #include "common/time.h"
@@ -102,6 +103,7 @@ class PeerHost : private PeerOutbox {
   PeerRecords& records_;
   Notices& notices_;
   std::optional<PeerCore> core_;  // a new one for every connection
+  mutable HostClock clock_;       // learns what was due from next_deadline_ms()
   uint32_t sessions_ = 0;
   bool log_open_ = false;
   TimeMs now_ms_ = 0;

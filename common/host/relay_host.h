@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config.h"
+#include "common/host/host_clock.h"
 #include "common/host/notices.h"
 #include "common/relay_core.h"
 #include "common/time.h"
@@ -115,6 +116,9 @@ class RelayHost : private RelayOutbox {
   RelayRecords& records_;
   Notices& notices_;
   RelayCore core_;
+  // The link asks next_deadline_ms() after every call: that is when the
+  // clock learns what was due.
+  mutable HostClock clock_;
   TimeMs now_ms_;
   std::optional<TimeMs> started_at_ms_;
   TimeMs next_progress_ms_ = kNoDeadline;
