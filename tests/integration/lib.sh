@@ -615,3 +615,21 @@ small_disk_wrapper() {
     "$_LIB_DIR/small_disk.sh" "$size" "$dir" "$copy" "$program" >"$SCRATCH/$name"
   chmod +x "$SCRATCH/$name"
 }
+
+# gen_equal_files DIR CHUNK_BYTES CHUNKS SEED: files A..D of CHUNKS chunks
+# each in DIR; their size in bytes is left in FILE_BYTES.
+gen_equal_files() {
+  FILE_BYTES=$(($2 * $3))
+  "$GEN_BIN" --data-dir "$1" --bytes $FILE_BYTES $FILE_BYTES $FILE_BYTES $FILE_BYTES --seed "$4" >/dev/null
+}
+
+# exchange_until_round NAME DIR ROUND DATA CONFIG ARGS...: a server named NAME
+# (logs in DIR/logs) and four peers NAME-A..NAME-D with ARGS
+# (start_four_peers), running until round ROUND is delivered.
+exchange_until_round() {
+  local name=$1 dir=$2 round=$3 data=$4 config=$5
+  shift 5
+  SERVER_NAME=$name start_server --config "$config" --log-dir "$dir/logs"
+  start_four_peers "$name" "$data" "$dir" --config "$config" "$@"
+  wait_for_rounds "$dir/logs/Server.txt" "$round" 20
+}

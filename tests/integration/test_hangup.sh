@@ -7,31 +7,25 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DATA=$SCRATCH/data
 remove_on_success "$DATA" "$SCRATCH"/run*/out
-CHUNK_BYTES=16384
-SIZE=$((3000 * CHUNK_BYTES))
-"$GEN_BIN" --data-dir "$DATA" --bytes $SIZE $SIZE $SIZE $SIZE --seed 9 >/dev/null
-echo "{ \"chunk_bytes\": $CHUNK_BYTES, \"reconnect_grace_s\": 60 }" >"$SCRATCH/config.json"
+gen_equal_files "$DATA" 16384 3000 9
+echo '{ "chunk_bytes": 16384, "reconnect_grace_s": 60 }' >"$SCRATCH/config.json"
 
 note "SIGHUP to the server"
-SERVER_NAME=server1 start_server --config "$SCRATCH/config.json" --log-dir "$SCRATCH/run1/logs"
-start_four_peers run1 "$DATA" "$SCRATCH/run1" --config "$SCRATCH/config.json" --window 1
-wait_for_rounds "$SCRATCH/run1/logs/Server.txt" 100 20
+exchange_until_round run1 "$SCRATCH/run1" 100 "$DATA" "$SCRATCH/config.json" --window 1
 kill -HUP "$SERVER_PID"
 deadline_in 10
-expect_exit server1 129 "$(remaining_s)"
+expect_exit run1 129 "$(remaining_s)"
 for id in A B C D; do expect_failure_exit "run1-$id" "$(remaining_s)"; done
 [[ $(last_line "$SCRATCH/run1/logs/Server.txt") == *"[Server] exchange abandoned" ]] ||
   fail "Server.txt does not end with its abandon line: $(last_line "$SCRATCH/run1/logs/Server.txt")"
 for id in A B C D; do assert_contains "$SCRATCH/run1-$id.err" "server stopped: hung up (SIGHUP)"; done
 
 note "SIGHUP to client C"
-SERVER_NAME=server2 start_server --config "$SCRATCH/config.json" --log-dir "$SCRATCH/run2/logs"
-start_four_peers run2 "$DATA" "$SCRATCH/run2" --config "$SCRATCH/config.json" --window 1
-wait_for_rounds "$SCRATCH/run2/logs/Server.txt" 100 20
+exchange_until_round run2 "$SCRATCH/run2" 100 "$DATA" "$SCRATCH/config.json" --window 1
 kill -HUP "${PID_OF[run2-C]}"
 deadline_in 10
 expect_exit run2-C 129 "$(remaining_s)"
-for name in run2-A run2-B run2-D server2; do expect_failure_exit "$name" "$(remaining_s)"; done
+for name in run2-A run2-B run2-D run2; do expect_failure_exit "$name" "$(remaining_s)"; done
 assert_contains "$SCRATCH/run2/logs/Server.txt" "error: client C reported an error: stopped: hung up (SIGHUP)"
 [[ $(last_line "$SCRATCH/run2/logs/ClientC.txt") == *"error: stopped: hung up (SIGHUP)" ]] ||
   fail "ClientC.txt does not end with its error line"

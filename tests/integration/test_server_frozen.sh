@@ -9,20 +9,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DATA=$SCRATCH/data
 remove_on_success "$DATA" "$SCRATCH/out"
-CHUNK_BYTES=16384
-SIZE=$((3000 * CHUNK_BYTES))
-"$GEN_BIN" --data-dir "$DATA" --bytes $SIZE $SIZE $SIZE $SIZE --seed 9 >/dev/null
-echo "{ \"chunk_bytes\": $CHUNK_BYTES, \"idle_timeout_s\": 3 }" >"$SCRATCH/config.json"
+gen_equal_files "$DATA" 16384 3000 9
+echo '{ "chunk_bytes": 16384, "idle_timeout_s": 3 }' >"$SCRATCH/config.json"
 
-start_server --config "$SCRATCH/config.json" --log-dir "$SCRATCH/logs"
-start_four_peers peer "$DATA" "$SCRATCH" --config "$SCRATCH/config.json" --window 1
-wait_for_rounds "$SCRATCH/logs/Server.txt" 100 20
+exchange_until_round ex "$SCRATCH" 100 "$DATA" "$SCRATCH/config.json" --window 1
 kill -STOP "$SERVER_PID"
 sleep 4.5
 kill -CONT "$SERVER_PID"
 started=$SECONDS
-for id in A B C D; do expect_exit "peer-$id" 0 30; done
-expect_exit server 0 10
+for id in A B C D; do expect_exit "ex-$id" 0 30; done
+expect_exit ex 0 10
 assert_all_received "$DATA" "$SCRATCH/out"
 assert_not_contains "$SCRATCH/logs/Server.txt" "stalled"
 note "frozen 4.5 s with idle_timeout_s 3: the exchange went on and completed $((SECONDS - started)) s later"

@@ -9,20 +9,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DATA=$SCRATCH/data
 remove_on_success "$DATA" "$SCRATCH"/run*/out
-CHUNK_BYTES=131072
-SIZE=$((250 * CHUNK_BYTES))
-"$GEN_BIN" --data-dir "$DATA" --bytes $SIZE $SIZE $SIZE $SIZE --seed 3 >/dev/null
-echo "{ \"chunk_bytes\": $CHUNK_BYTES, \"idle_timeout_s\": 2, \"reconnect_grace_s\": 30 }" \
-  >"$SCRATCH/config.json"
+gen_equal_files "$DATA" 131072 250 3
+echo '{ "chunk_bytes": 131072, "idle_timeout_s": 2, "reconnect_grace_s": 30 }' >"$SCRATCH/config.json"
 
 for run in 1 2 3; do
-  SERVER_NAME=server$run start_server --config "$SCRATCH/config.json" --log-dir "$SCRATCH/run$run/logs"
-  start_four_peers "run$run" "$DATA" "$SCRATCH/run$run" --config "$SCRATCH/config.json" --window 128
-  wait_for_rounds "$SCRATCH/run$run/logs/Server.txt" 30 20
+  exchange_until_round "run$run" "$SCRATCH/run$run" 30 "$DATA" "$SCRATCH/config.json" --window 128
   kill -STOP "${PID_OF[run$run-C]}"
   started=$SECONDS
   deadline_in 10
-  for name in "server$run" "run$run-A" "run$run-B" "run$run-D"; do
+  for name in "run$run" "run$run-A" "run$run-B" "run$run-D"; do
     expect_failure_exit "$name" "$(remaining_s)"
   done
   kill -CONT "${PID_OF[run$run-C]}"
