@@ -517,9 +517,12 @@ SimResult run_with_full_log(const std::string& log_name, size_t lines_max, const
 
 TEST_CASE("log disk full on a peer: it tells the server and every process ends naming the file") {
   const std::string why = "cannot write log ClientB.txt: No space left on device";
-  SimResult result = run_with_full_log("ClientB.txt", 20, why);
-  CHECK(result.relay->failure == "client B reported an error: " + why);
-  CHECK(contains(result.server_log.back(), "exchange abandoned"));
+  for (size_t lines_max : {20, 0}) {  // 0: the log cannot even be started
+    CAPTURE(lines_max);
+    SimResult result = run_with_full_log("ClientB.txt", lines_max, why);
+    CHECK(result.relay->failure == "client B reported an error: " + why);
+    CHECK(contains(result.server_log.back(), "exchange abandoned"));
+  }
 }
 
 TEST_CASE("log disk full on the server: every peer is told and the summary says why") {
