@@ -1,8 +1,10 @@
 #include "common/io/log_file.h"
 
 #include <fcntl.h>
+#include <stdio_ext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -32,6 +34,21 @@ int write_all(int fd, const std::string& text) {
   return 0;
 }
 
+// Cuts the file back to its last whole line (a disk that filled up took
+// part of one). Lines are far shorter than the tail looked at.
+void cut_to_last_whole_line(int fd) {
+  constexpr off_t kTailBytes = 64 << 10;
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size <= 0) return;
+  off_t from = std::max<off_t>(0, size - kTailBytes);
+  std::string tail(static_cast<size_t>(size - from), '\0');
+  if (::pread(fd, tail.data(), tail.size(), from) != static_cast<ssize_t>(tail.size())) return;
+  size_t last_newline = tail.rfind('\n');
+  off_t keep =
+      last_newline == std::string::npos ? from : from + static_cast<off_t>(last_newline) + 1;
+  if (keep < size) (void)::ftruncate(fd, keep);  // a device (/dev/full) cannot be cut
+}
+
 }  // namespace
 
 void make_directories(const std::string& dir) {
@@ -43,7 +60,7 @@ void make_directories(const std::string& dir) {
 }
 
 int open_for_writing(const std::string& path, bool exclusive) {
-  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
+  int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
   int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0) throw std::runtime_error(open_failure(path, errno));
   return fd;
@@ -69,10 +86,14 @@ void LogFile::open(const std::string& dir, const std::string& name) {
   std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
 }
 
+// What is still buffered would go out half when the file is closed (the
+// failure may have freed nothing, or the disk may have room again): it is
+// dropped, and the file is cut back to its last whole line.
 void LogFile::fail(int error_number) {
-  if (!error_) {
-    error_ = fmt::format("cannot write log {}: {}", path_, std::strerror(error_number));
-  }
+  if (error_) return;
+  error_ = fmt::format("cannot write log {}: {}", path_, std::strerror(error_number));
+  __fpurge(file_);
+  cut_to_last_whole_line(::fileno(file_));
 }
 
 void LogFile::write_line(const std::string& line) {

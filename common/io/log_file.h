@@ -2,8 +2,9 @@
 // buffered, flushed on close. Lines arrive already in canonical order.
 //
 // A write that fails (a full disk, a file too large) is kept as an error
-// value naming the file and the reason: the first one sticks and nothing more
-// is written, so the log is never a mix of lines with holes between them.
+// value naming the file and the reason: the first one sticks, nothing more is
+// written, and the file is cut back to its last whole line, so the log is
+// never a mix of lines with holes between them, nor ends in half a line.
 // The host asks error() after each step and ends the run with it.
 #pragma once
 

@@ -2,10 +2,11 @@
 # Issue 10, point 3: a log directory on a full disk. The write that fails is
 # an error, never silence: the process names the file and the reason, exits
 # 1, and the exchange ends everywhere at once (the server tells every peer; a
-# peer tells the server). No summary.json.part is left behind. The full disk
-# is a 256 KiB tmpfs in a private mount namespace (those runs are skipped
-# where that is refused); a file size limit (prlimit --fsize, which would
-# raise SIGXFSZ: chunkex ignores it) is the same fault anywhere.
+# peer tells the server). No summary.json.part is left behind, and the log
+# ends with a whole line. The full disk is a 256 KiB tmpfs in a private mount
+# namespace (those runs are skipped where that is refused); a file size limit
+# (prlimit --fsize, which would raise SIGXFSZ: chunkex ignores it) is the
+# same fault anywhere.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DATA=$SCRATCH/data
@@ -15,6 +16,12 @@ remove_on_success "$DATA" "$SCRATCH/run1/out" "$SCRATCH/run2/out"
 "$GEN_BIN" --data-dir "$DATA" --chunks 3000 --chunk-bytes 256 --seed 5 >/dev/null
 echo '{ "chunk_bytes": 256, "idle_timeout_s": 5 }' >"$SCRATCH/config.json"
 REAL_SERVER=$SERVER_BIN REAL_CLIENT=$CLIENT_BIN
+
+# assert_whole_lines LOG: what the full disk took of LOG ends with a whole line.
+assert_whole_lines() {
+  [[ -s $1 ]] || fail "$1 is empty"
+  [[ $(tail -c 1 "$1" | od -An -c | tr -d ' ') == '\n' ]] || fail "$1 ends in half a line: $(tail -c 60 "$1")"
+}
 
 note "the server may write files of 200 kB at most (prlimit --fsize)"
 printf '#!/bin/bash\nexec prlimit --fsize=200000 %q "$@"\n' "$REAL_SERVER" >"$SCRATCH/server-fsize"
@@ -27,6 +34,7 @@ deadline_in 15
 for name in server0 run0-A run0-B run0-C run0-D; do expect_failure_exit "$name" "$(remaining_s)"; done
 why="cannot write log $SCRATCH/run0/logs/Server.txt: File too large"
 assert_contains "$SCRATCH/server0.err" "$why"
+assert_whole_lines "$SCRATCH/run0/logs/Server.txt"
 for id in A B C D; do assert_contains "$SCRATCH/run0-$id.err" "$why"; done
 note "server: '$why'; every process exited 1"
 
@@ -52,6 +60,7 @@ why="cannot write log $SCRATCH/run1/logs/Server.txt: No space left on device"
 assert_contains "$SCRATCH/server1.err" "$why"
 for id in A B C D; do assert_contains "$SCRATCH/run1-$id.err" "$why"; done
 assert_exists "$SCRATCH/run1/logs-copy/Server.txt"
+assert_whole_lines "$SCRATCH/run1/logs-copy/Server.txt"
 assert_absent "$SCRATCH/run1/logs-copy/summary.json.part" "a failed summary leaves no .part"
 note "server: '$why'; every process exited 1"
 
@@ -70,6 +79,7 @@ deadline_in 15
 for name in run2-A run2-B run2-C run2-D server; do expect_failure_exit "$name" "$(remaining_s)"; done
 why="cannot write log $SCRATCH/run2/blogs/ClientB.txt: No space left on device"
 assert_contains "$SCRATCH/run2-B.err" "$why"
+assert_whole_lines "$SCRATCH/run2/blogs-copy/ClientB.txt"
 assert_contains "$SCRATCH/run2/logs/Server.txt" "error: client B reported an error: $why"
 for id in A C D; do assert_contains "$SCRATCH/run2-$id.err" "client B reported an error: $why"; done
 assert_json "$SCRATCH/run2/logs/summary.json" success false
