@@ -2,6 +2,8 @@
 // file and assembles every other peer's file, verified by SHA-256. The
 // protocol and its policies live in common/ (PeerHost over the Asio link).
 #include <optional>
+#include <stdexcept>
+#include <string>
 
 #include <asio.hpp>
 
@@ -9,6 +11,7 @@
 #include "common/io/console.h"
 #include "common/io/file_chunk_store.h"
 #include "common/io/file_records.h"
+#include "common/io/log_file.h"
 #include "common/net/asio_links.h"
 
 int main(int argc, char** argv) {
@@ -25,6 +28,13 @@ int main(int argc, char** argv) {
     chunkex::Config config = chunkex::resolve_config(flags);
     if (data_dir) config.data_dir = *data_dir;
     if (out_dir) config.out_dir = *out_dir;
+    // Found out before connecting, a directory that cannot be written costs
+    // nobody else their exchange.
+    for (const std::string& dir : {config.out_dir, config.log_dir}) {
+      if (auto problem = chunkex::check_writable_directory(dir)) {
+        throw std::runtime_error(*problem + "; nothing was sent to the server");
+      }
+    }
     chunkex::FileChunkStore store(own_file, config.data_dir, config.out_dir);
     chunkex::Console console("[client] ");
     chunkex::FilePeerRecords records(config.log_dir);

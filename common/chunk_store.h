@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "common/bytes.h"
@@ -35,6 +36,11 @@ class ChunkStore {
   // Size and SHA-256 of this peer's own file. Throws std::runtime_error with
   // a message for the user when the file is missing or unreadable.
   virtual FileAnnouncement open_own_file(PeerIndex self) = 0;
+  // Why the own file can no longer be served as announced (it shrank, it
+  // cannot be read), naming the file; nullopt when it can. Asked before each
+  // own chunk is handed to the transport. A store whose own file cannot
+  // change has no problem to report.
+  virtual std::optional<std::string> own_file_problem() { return std::nullopt; }
   // Prepares the (temporary) file that will receive `owner`'s chunks.
   virtual void begin_file(PeerIndex owner, uint64_t size_bytes) = 0;
   // Chunks of one owner come in order, lowest offset first; the store hashes

@@ -27,10 +27,15 @@ struct KeyContext {
 int64_t get_integer(const json& value, const std::string& key, int64_t low, int64_t high,
                     const KeyContext& ctx) {
   if (!value.is_number_integer()) ctx.fail(key, "must be a whole number");
-  auto number = value.get<int64_t>();
-  if (number < low || number > high) {
-    ctx.fail(key, fmt::format("must be between {} and {}, got {}", low, high, number));
+  auto out_of_range = [&](auto got) {
+    ctx.fail(key, fmt::format("must be between {} and {}, got {}", low, high, got));
+  };
+  // Above INT64_MAX the JSON value is unsigned: report it as written.
+  if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(high)) {
+    out_of_range(value.get<uint64_t>());
   }
+  auto number = value.get<int64_t>();
+  if (number < low || number > high) out_of_range(number);
   return number;
 }
 

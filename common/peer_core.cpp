@@ -119,6 +119,10 @@ void PeerCore::on_shutdown(const std::string& why) {
   fail("stopped: " + why, true);
 }
 
+void PeerCore::on_local_failure(const std::string& why) {
+  fail(why, true);
+}
+
 void PeerCore::handle_challenge(const Frame& frame) {
   auto nonce = decode_challenge(frame);
   if (phase_ != Phase::kAwaitFlag || server_proved_token_ || !nonce) {
@@ -370,6 +374,7 @@ void PeerCore::handle_forward(const Frame& frame) {
                     forward->round, peer_letter(forward->peer), forward->chunk_index,
                     format_clock_ms(forward->clock_us)));
   }
+  if (auto problem = store_.own_file_problem()) return fail(*problem, true);
   FileLayout layout{own_file_.size_bytes, chunk_bytes_};
   outbox_.send_own_chunk(FrameType::kChunkData,
                          ChunkHeader{forward->round, forward->peer, forward->chunk_index,
@@ -514,6 +519,7 @@ void PeerCore::handle_refetch(const Frame& frame) {
       refetch->chunk_index >= layout.chunk_count()) {
     return protocol_error("unexpected or malformed REFETCH");
   }
+  if (auto problem = store_.own_file_problem()) return fail(*problem, true);
   outbox_.send_own_chunk(
       FrameType::kRefetchData, ChunkHeader{refetch->round, refetch->peer, refetch->chunk_index, 0},
       layout.chunk_offset(refetch->chunk_index), layout.chunk_length(refetch->chunk_index));

@@ -94,6 +94,9 @@ class PeerCore {
   void on_stream_error(const std::string& what);
   void on_disconnect();
   void on_shutdown(const std::string& why);
+  // This peer cannot go on (its log could not be written, its own file
+  // shrank): the server is told `why`, so the exchange ends everywhere.
+  void on_local_failure(const std::string& why);
 
   bool finished() const { return phase_ == Phase::kFinished; }
   // True from ROSTER to FINAL, when the server must keep talking; before

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "common/host/imposed_settings.h"
 #include "common/units.h"
 
 namespace chunkex {
@@ -30,7 +31,7 @@ void PeerHost::on_connected(const std::string& address, TimeMs now_ms) {
   PeerSettings settings{config_.window, config_.idle_timeout_s, PeerAuth{config_.token}};
   settings.handshake_timeout_s = config_.handshake_timeout_s;
   core_.emplace(settings, store_, static_cast<PeerOutbox&>(*this));
-  core_->on_time(now_ms);
+  core_->on_time(clock_.core_time(now_ms));
   core_->on_connected();
   last_progress_ms_ = now_ms;
   if (notices_.progress_period_ms() > 0) next_progress_ms_ = now_ms + notices_.progress_period_ms();
@@ -67,24 +68,47 @@ void PeerHost::on_connect_failed(bool refused, const std::string& why, TimeMs no
 void PeerHost::on_frame(Frame frame, TimeMs now_ms) {
   if (!core_ || core_->finished()) return;
   now_ms_ = now_ms;
-  core_->on_time(now_ms);
+  core_->on_time(clock_.core_time(now_ms));
   bool is_flag = frame.type == FrameType::kFlag;
+  tell_imposed_settings(frame);
   core_->on_frame(std::move(frame));
   // Until FLAG names the chunk size, the decoder allows the protocol maximum.
   if (is_flag && core_ && !core_->finished()) link_.set_chunk_bytes_max(core_->chunk_bytes());
+  check_records();
+}
+
+// Once per process: a reconnection hears the same values again.
+void PeerHost::tell_imposed_settings(const Frame& frame) {
+  std::vector<std::string> differences;
+  if (auto flag = frame.type == FrameType::kFlag ? decode_flag(frame) : std::nullopt;
+      flag && !flag_settings_told_) {
+    flag_settings_told_ = true;
+    differences = settings_imposed_by_flag(config_, *flag);
+  }
+  if (auto roster = frame.type == FrameType::kRoster ? decode_roster(frame) : std::nullopt;
+      roster && !roster_settings_told_) {
+    roster_settings_told_ = true;
+    differences = settings_imposed_by_roster(config_, *roster);
+  }
+  if (!differences.empty()) notices_.say(imposed_settings_notice(differences));
 }
 
 void PeerHost::on_stream_error(const std::string& what, TimeMs now_ms) {
   if (!core_ || core_->finished()) return;
   now_ms_ = now_ms;
-  core_->on_time(now_ms);
+  core_->on_time(clock_.core_time(now_ms));
   core_->on_stream_error(what);
 }
 
+// The transport ends a connection whose own chunk it could not read to the
+// end: if the own file is the cause, say so rather than reconnect.
 void PeerHost::on_closed(TimeMs now_ms) {
   if (!core_ || core_->finished()) return;
   now_ms_ = now_ms;
-  core_->on_time(now_ms);
+  core_->on_time(clock_.core_time(now_ms));
+  std::optional<std::string> problem =
+      core_->exchanging() ? store_.own_file_problem() : std::nullopt;
+  if (problem) return core_->on_local_failure(*problem);
   core_->on_disconnect();
 }
 
@@ -92,7 +116,7 @@ void PeerHost::on_shutdown(const std::string& why, int exit_code, TimeMs now_ms)
   now_ms_ = now_ms;
   shutdown_exit_code_ = exit_code;
   if (core_ && !core_->finished()) {
-    core_->on_time(now_ms);
+    core_->on_time(clock_.core_time(now_ms));
     return core_->on_shutdown(why);
   }
   if (ended_) return;
@@ -108,7 +132,8 @@ void PeerHost::on_shutdown(const std::string& why, int exit_code, TimeMs now_ms)
 
 void PeerHost::on_time(TimeMs now_ms) {
   now_ms_ = now_ms;
-  if (core_ && !core_->finished()) core_->on_time(now_ms);
+  if (core_ && !core_->finished()) core_->on_time(clock_.core_time(now_ms));
+  check_records();
   if (now_ms >= next_progress_ms_) show_progress(now_ms);
   if (connecting_ && now_ms >= connect_deadline_ms_) {
     link_.abort_connect();
@@ -126,7 +151,9 @@ void PeerHost::on_time(TimeMs now_ms) {
 TimeMs PeerHost::next_deadline_ms() const {
   if (ended_) return kNoDeadline;
   TimeMs next = std::min({next_progress_ms_, connect_deadline_ms_, next_attempt_ms_});
-  if (core_ && !core_->finished()) next = std::min(next, core_->next_deadline_ms());
+  if (core_ && !core_->finished())
+    next = std::min(next, clock_.link_time(core_->next_deadline_ms()));
+  clock_.set_due(next);
   return next;
 }
 
@@ -169,7 +196,23 @@ void PeerHost::finished(const PeerOutcome& outcome) {
   notices_.end_progress();
   next_progress_ms_ = kNoDeadline;
   link_.close_after_flush();
-  if (!try_reconnect(outcome, now_ms_)) end(outcome);
+  PeerOutcome result = outcome;
+  // The log failed as it was closed (or just before): the run failed, and
+  // connecting again would not mend the disk.
+  if (auto failure = records_.write_failure(); failure && !write_failure_reported_) {
+    write_failure_reported_ = true;
+    result.success = false;
+    result.connection_lost = false;
+    result.failure = result.failure.empty() ? *failure : result.failure + "; " + *failure;
+  }
+  if (!try_reconnect(result, now_ms_)) end(result);
+}
+
+void PeerHost::check_records() {
+  std::optional<std::string> failure = records_.write_failure();
+  if (!failure || write_failure_reported_ || !core_ || core_->finished()) return;
+  write_failure_reported_ = true;
+  core_->on_local_failure(*failure);
 }
 
 // Only a dropped connection mid-exchange is worth another try; the server

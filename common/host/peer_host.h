@@ -14,6 +14,7 @@
 
 #include "common/chunk_store.h"
 #include "common/config.h"
+#include "common/host/host_clock.h"
 #include "common/host/notices.h"
 #include "common/peer_core.h"
 #include "common/time.h"
@@ -43,6 +44,10 @@ class PeerRecords {
   virtual void open_log(PeerIndex self) = 0;
   virtual void log_line(const std::string& line) = 0;
   virtual void close_log() = 0;
+  // The first write that failed, naming the file and the reason; the host
+  // ends the peer with it (telling the server). Records kept in memory never
+  // fail.
+  virtual std::optional<std::string> write_failure() const { return std::nullopt; }
 };
 
 class PeerHost : private PeerOutbox {
@@ -86,6 +91,11 @@ class PeerHost : private PeerOutbox {
   bool try_reconnect(const PeerOutcome& outcome, TimeMs now_ms);
   void end(const PeerOutcome& outcome);
   void show_progress(TimeMs now_ms);
+  // The console hears which of this client's settings the server overrides.
+  void tell_imposed_settings(const Frame& frame);
+  // A log that could not be written ends the peer: the server is told, so
+  // the others end at once too.
+  void check_records();
 
   Config config_;
   ChunkStore& store_;
@@ -93,6 +103,7 @@ class PeerHost : private PeerOutbox {
   PeerRecords& records_;
   Notices& notices_;
   std::optional<PeerCore> core_;  // a new one for every connection
+  mutable HostClock clock_;       // learns what was due from next_deadline_ms()
   uint32_t sessions_ = 0;
   bool log_open_ = false;
   TimeMs now_ms_ = 0;
@@ -107,6 +118,9 @@ class PeerHost : private PeerOutbox {
   int shutdown_exit_code_ = 0;
   std::optional<PeerOutcome> ended_;
   int exit_code_ = 1;
+  bool write_failure_reported_ = false;
+  bool flag_settings_told_ = false;
+  bool roster_settings_told_ = false;
 };
 
 }  // namespace chunkex

@@ -71,44 +71,44 @@ void RelayHost::on_listening(const std::string& address, bool loopback, TimeMs n
 }
 
 void RelayHost::on_connect(ConnId conn, TimeMs now_ms) {
-  core_.on_time(now_ms);
+  core_.on_time(clock_.core_time(now_ms));
   core_.on_connect(conn);
   after_event(now_ms);
 }
 
 void RelayHost::on_frame(ConnId conn, Frame frame, TimeMs now_ms) {
-  core_.on_time(now_ms);
+  core_.on_time(clock_.core_time(now_ms));
   core_.on_frame(conn, std::move(frame));
   after_event(now_ms);
 }
 
 void RelayHost::on_stream_error(ConnId conn, const std::string& what, TimeMs now_ms) {
-  core_.on_time(now_ms);
+  core_.on_time(clock_.core_time(now_ms));
   core_.on_stream_error(conn, what);
   after_event(now_ms);
 }
 
 void RelayHost::on_closed(ConnId conn, TimeMs now_ms) {
-  core_.on_time(now_ms);
+  core_.on_time(clock_.core_time(now_ms));
   core_.on_disconnect(conn);
   after_event(now_ms);
 }
 
 void RelayHost::on_output_written(TimeMs now_ms) {
-  core_.on_time(now_ms);
+  core_.on_time(clock_.core_time(now_ms));
   core_.on_output_queued(link_.queued_bytes());
   after_event(now_ms);
 }
 
 void RelayHost::on_shutdown(const std::string& why, int exit_code, TimeMs now_ms) {
   shutdown_exit_code_ = exit_code;
-  core_.on_time(now_ms);
+  core_.on_time(clock_.core_time(now_ms));
   core_.on_shutdown(why);
   after_event(now_ms);
 }
 
 void RelayHost::on_time(TimeMs now_ms) {
-  core_.on_time(now_ms);
+  core_.on_time(clock_.core_time(now_ms));
   if (now_ms >= next_progress_ms_) show_progress(now_ms);
   if (finished_ && now_ms >= flush_deadline_ms_ && !flushed_) {
     flushed_ = true;
@@ -118,12 +118,15 @@ void RelayHost::on_time(TimeMs now_ms) {
 }
 
 TimeMs RelayHost::next_deadline_ms() const {
-  if (finished_) return flushed_ ? kNoDeadline : flush_deadline_ms_;
-  return std::min(core_.next_deadline_ms(), next_progress_ms_);
+  TimeMs next = finished_ ? (flushed_ ? kNoDeadline : flush_deadline_ms_)
+                          : std::min(clock_.link_time(core_.next_deadline_ms()), next_progress_ms_);
+  clock_.set_due(next);
+  return next;
 }
 
 void RelayHost::after_event(TimeMs now_ms) {
   now_ms_ = now_ms;
+  check_records();
   if (!started_at_ms_ && core_.exchange_started() && !finished_) {
     started_at_ms_ = last_progress_ms_ = now_ms;
     if (notices_.progress_period_ms() > 0)
@@ -160,9 +163,27 @@ void RelayHost::finished(const RelayOutcome& outcome) {
   if (outcome.success) records_.clear_saved_exchange();
   exit_code_ = outcome.success ? 0 : (shutdown_exit_code_ ? shutdown_exit_code_ : 1);
   print_summary(outcome, wall_seconds);
-  records_.write_summary(summary_json(outcome, wall_seconds));
+  nlohmann::json summary = summary_json(outcome, wall_seconds);
+  if (auto failure = records_.write_failure(); failure && outcome.success) {
+    summary["success"] = false;
+    summary["failure"] = *failure;
+  }
+  records_.write_summary(summary);
   link_.stop_accepting();
   flush_deadline_ms_ = now_ms_ + kFlushDeadlineMs;
+  check_records();
+}
+
+void RelayHost::check_records() {
+  std::optional<std::string> failure = records_.write_failure();
+  if (!failure || write_failure_reported_) return;
+  write_failure_reported_ = true;
+  if (!finished_) {
+    shutdown_exit_code_ = 1;
+    return core_.on_shutdown(*failure);
+  }
+  exit_code_ = 1;
+  notices_.error(*failure);
 }
 
 void RelayHost::print_summary(const RelayOutcome& outcome, double wall_seconds) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config.h"
+#include "common/host/host_clock.h"
 #include "common/host/notices.h"
 #include "common/relay_core.h"
 #include "common/time.h"
@@ -50,6 +51,10 @@ class RelayRecords {
   // Where the saved exchange lives, for messages ("logs/exchange.state").
   virtual std::string saved_exchange_location() const = 0;
   virtual void write_summary(const nlohmann::json& summary) = 0;
+  // The first write that failed (log, saved exchange or summary), naming the
+  // file and the reason; the host ends the exchange with it. Records kept in
+  // memory never fail.
+  virtual std::optional<std::string> write_failure() const { return std::nullopt; }
 };
 
 // The relay settings a configuration gives, memory budgets applied.
@@ -99,6 +104,9 @@ class RelayHost : private RelayOutbox {
   void finished(const RelayOutcome& outcome) override;
 
   void after_event(TimeMs now_ms);
+  // A record that could not be written ends the exchange (every peer is
+  // told) and the process exits 1 naming it.
+  void check_records();
   void show_progress(TimeMs now_ms);
   void print_summary(const RelayOutcome& outcome, double wall_seconds);
   nlohmann::json summary_json(const RelayOutcome& outcome, double wall_seconds) const;
@@ -108,6 +116,9 @@ class RelayHost : private RelayOutbox {
   RelayRecords& records_;
   Notices& notices_;
   RelayCore core_;
+  // The link asks next_deadline_ms() after every call: that is when the
+  // clock learns what was due.
+  mutable HostClock clock_;
   TimeMs now_ms_;
   std::optional<TimeMs> started_at_ms_;
   TimeMs next_progress_ms_ = kNoDeadline;
@@ -119,6 +130,7 @@ class RelayHost : private RelayOutbox {
   bool flushed_ = false;
   int shutdown_exit_code_ = 0;
   int exit_code_ = 1;
+  bool write_failure_reported_ = false;
 };
 
 // The summary the server writes as summary.json (wall time, bytes relayed,

@@ -52,6 +52,9 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
   // sendfile(2) to a socket the other side closed raises SIGPIPE, which would
   // kill the process before it could say why; the error return is enough.
   std::signal(SIGPIPE, SIG_IGN);
+  // Past a file size limit (RLIMIT_FSIZE) SIGXFSZ would kill the process
+  // with its log cut; ignored, the write fails with EFBIG and is reported.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return body();
   } catch (const ConfigError& error) {

@@ -41,7 +41,7 @@ void CounterFile::create(const std::string& path, const std::string& magic,
   write_file_atomically(path, head + counter_text(value) + "\n");
   close_fd();
   path_ = path;
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd_ < 0) {
     throw std::runtime_error(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
   }

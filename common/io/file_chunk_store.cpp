@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "common/host/saved_exchange.h"
 #include "common/io/counter_file.h"
 #include "common/io/log_file.h"
 #include "common/sha256.h"
@@ -71,7 +72,22 @@ FileAnnouncement FileChunkStore::open_own_file(PeerIndex self) {
   if (own_fd_ >= 0) ::close(own_fd_);  // a client that reconnects opens it again
   own_fd_ = ::open(own_path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (own_fd_ < 0) throw_errno("cannot open own file", own_path_);
-  return describe_file(own_fd_, own_path_);
+  FileAnnouncement own = describe_file(own_fd_, own_path_);
+  own_size_bytes_ = own.size_bytes;
+  return own;
+}
+
+// One fstat per chunk served: a file cut short under a running exchange
+// would otherwise end the chunk mid-frame, which looks like a lost connection.
+std::optional<std::string> FileChunkStore::own_file_problem() {
+  struct stat info {};
+  if (::fstat(own_fd_, &info) != 0) {
+    return fmt::format("cannot read own file {}: {}", own_path_, std::strerror(errno));
+  }
+  auto size_bytes = static_cast<uint64_t>(info.st_size);
+  if (size_bytes >= own_size_bytes_) return std::nullopt;
+  return fmt::format("own file {} shrank from {} to {} bytes during the exchange", own_path_,
+                     own_size_bytes_, size_bytes);
 }
 
 std::string FileChunkStore::final_path(PeerIndex owner) const {
@@ -89,8 +105,8 @@ void FileChunkStore::begin_file(PeerIndex owner, uint64_t size_bytes) {
   make_directories(out_dir_);
   std::string path = temporary_path(final_path(owner));
   close_incoming(owner);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno("cannot create", path);
+  ::unlink(path.c_str());  // from an earlier exchange; a link is removed, not followed
+  int fd = open_for_writing(path, true);
   incoming(owner).fd = fd;
   incoming(owner).size_bytes = size_bytes;
   if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) throw_errno("cannot size", path);
@@ -99,7 +115,10 @@ void FileChunkStore::begin_file(PeerIndex owner, uint64_t size_bytes) {
 void FileChunkStore::resume_file(PeerIndex owner, uint64_t size_bytes, uint64_t bytes_kept) {
   std::string path = temporary_path(final_path(owner));
   close_incoming(owner);
-  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ELOOP) {
+    throw std::runtime_error(fmt::format("cannot resume: {} is a symbolic link", path));
+  }
   if (fd < 0) throw_errno("cannot resume: cannot open", path);
   incoming(owner).fd = fd;
   incoming(owner).size_bytes = size_bytes;
@@ -150,12 +169,11 @@ std::optional<SavedProgress> parse_progress(const TextFields& fields) {
   auto own_size = field_value(fields, "own_size");
   auto rounds = field_value(fields, kCounterKey);
   if (!self || !own_sha || !exchange || !own_size || !rounds) return std::nullopt;
-  try {
-    return SavedProgress{*self, FileAnnouncement{std::stoull(*own_size), *own_sha}, *exchange,
-                         std::stoull(*rounds)};
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  auto own_size_bytes = parse_decimal_u64(*own_size);
+  auto rounds_completed = parse_decimal_u64(*rounds);
+  if (!own_size_bytes || !rounds_completed) return std::nullopt;
+  return SavedProgress{*self, FileAnnouncement{*own_size_bytes, *own_sha}, *exchange,
+                       *rounds_completed};
 }
 
 }  // namespace

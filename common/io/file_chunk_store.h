@@ -27,6 +27,7 @@ class FileChunkStore : public ChunkStore {
   ~FileChunkStore() override;
 
   FileAnnouncement open_own_file(PeerIndex self) override;
+  std::optional<std::string> own_file_problem() override;
   void begin_file(PeerIndex owner, uint64_t size_bytes) override;
   void write_chunk(PeerIndex owner, uint64_t offset, const ChunkBytes& chunk) override;
   Sha256Digest received_digest(PeerIndex owner) override;
@@ -69,6 +70,7 @@ class FileChunkStore : public ChunkStore {
   std::string own_path_;
   PeerIndex self_ = 0;
   int own_fd_ = -1;
+  uint64_t own_size_bytes_ = 0;     // as announced
   std::vector<Incoming> incoming_;  // by owner; fd -1 when not open
   CounterFile progress_;
 };

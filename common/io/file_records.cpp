@@ -15,25 +15,48 @@ FileRelayRecords::FileRelayRecords(const Config& config) : config_(config) {
 
 // The head is written once per exchange; every delivered round after that
 // rewrites the counter alone.
+// A failure is kept, not thrown: the host ends the exchange with it.
 void FileRelayRecords::save_exchange(const SavedExchange& exchange) {
+  if (failure_) return;
   bool same_exchange = saved_.is_open() && saved_roster_ &&
                        saved_roster_->files == exchange.roster.files &&
                        saved_roster_->costs == exchange.roster.costs;
-  if (same_exchange) return saved_.update(exchange.delivered_rounds);
-  saved_.create(saved_exchange_path(config_), kSavedExchangeMagic,
-                saved_exchange_head(exchange.roster, config_.chunk_bytes), kSavedExchangeCounterKey,
-                exchange.delivered_rounds);
-  saved_roster_ = exchange.roster;
+  try {
+    if (same_exchange) return saved_.update(exchange.delivered_rounds);
+    saved_.create(saved_exchange_path(config_), kSavedExchangeMagic,
+                  saved_exchange_head(exchange.roster, config_.chunk_bytes),
+                  kSavedExchangeCounterKey, exchange.delivered_rounds);
+    saved_roster_ = exchange.roster;
+  } catch (const std::runtime_error& error) {
+    failure_ = error.what();
+  }
 }
 
 void FileRelayRecords::write_summary(const nlohmann::json& summary) {
   std::string path = (std::filesystem::path(config_.log_dir) / "summary.json").string();
-  write_file_atomically(path, summary.dump(2) + "\n");
-  summary_path_ = path;
+  try {
+    write_file_atomically(path, summary.dump(2) + "\n");
+    summary_path_ = path;
+  } catch (const std::runtime_error& error) {
+    if (!failure_) failure_ = error.what();
+  }
+}
+
+std::optional<std::string> FileRelayRecords::write_failure() const {
+  return log_.error() ? log_.error() : failure_;
 }
 
 void FilePeerRecords::open_log(PeerIndex self) {
-  log_.open(log_dir_, fmt::format("Client{}.txt", peer_letter(self)));
+  open_failure_.reset();
+  try {
+    log_.open(log_dir_, fmt::format("Client{}.txt", peer_letter(self)));
+  } catch (const std::runtime_error& error) {
+    open_failure_ = error.what();
+  }
+}
+
+std::optional<std::string> FilePeerRecords::write_failure() const {
+  return open_failure_ ? open_failure_ : log_.error();
 }
 
 std::string saved_exchange_path(const Config& config) {

@@ -27,6 +27,7 @@ class FileRelayRecords : public RelayRecords {
   void clear_saved_exchange() override { saved_.remove(); }
   std::string saved_exchange_location() const override { return saved_exchange_path(config_); }
   void write_summary(const nlohmann::json& summary) override;
+  std::optional<std::string> write_failure() const override;
   // Where the summary went, once written.
   const std::string& summary_path() const { return summary_path_; }
 
@@ -36,6 +37,7 @@ class FileRelayRecords : public RelayRecords {
   CounterFile saved_;
   std::optional<RosterMessage> saved_roster_;
   std::string summary_path_;
+  std::optional<std::string> failure_;  // of the saved exchange or the summary
 };
 
 class FilePeerRecords : public PeerRecords {
@@ -44,10 +46,12 @@ class FilePeerRecords : public PeerRecords {
   void open_log(PeerIndex self) override;
   void log_line(const std::string& line) override { log_.write_line(line); }
   void close_log() override { log_.close(); }
+  std::optional<std::string> write_failure() const override;
 
  private:
   std::string log_dir_;
   LogFile log_;
+  std::optional<std::string> open_failure_;
 };
 
 // The saved exchange, if any. Throws std::runtime_error when it cannot be

@@ -17,8 +17,12 @@ int exit_code_of(int signal_number) {
   return 128 + signal_number;
 }
 
+// SIGHUP (the terminal closed) stops a run as cleanly as Ctrl-C: by default
+// it would kill the process with its log cut mid-line and no ERROR sent.
 std::string signal_reason(int signal_number) {
-  return signal_number == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)";
+  if (signal_number == SIGINT) return "interrupted (SIGINT)";
+  if (signal_number == SIGHUP) return "hung up (SIGHUP)";
+  return "terminated (SIGTERM)";
 }
 
 }  // namespace
@@ -57,7 +61,7 @@ AsioRelayLink::AsioRelayLink(asio::io_context& io, const Config& config)
       config_(config),
       acceptor_(io),
       accept_pause_timer_(io),
-      signals_(io, SIGINT, SIGTERM),
+      signals_(io, SIGINT, SIGTERM, SIGHUP),
       deadline_(io) {}
 
 std::string AsioRelayLink::listen() {
@@ -220,7 +224,11 @@ uint64_t AsioRelayLink::bytes_sent() const {
 // ---- peer ----
 
 AsioPeerLink::AsioPeerLink(asio::io_context& io, const Config& config, FileChunkStore& store)
-    : io_(io), config_(config), store_(store), signals_(io, SIGINT, SIGTERM), deadline_(io) {}
+    : io_(io),
+      config_(config),
+      store_(store),
+      signals_(io, SIGINT, SIGTERM, SIGHUP),
+      deadline_(io) {}
 
 void AsioPeerLink::start() {
   watch_signals();

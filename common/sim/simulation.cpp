@@ -20,31 +20,34 @@ std::string fault_name(Fault::Kind kind) {
   return "?";
 }
 
-void MemoryRelayRecords::restart_log() {
+void SimLog::open(const std::string& name) {
   lines.clear();
-  if (log_dir_) file_.open(*log_dir_, "Server.txt");
+  name_ = name;
+  lines_written_ = 0;
+  full_.reset();
+  if (log_dir_) file_.open(*log_dir_, name);
 }
 
-void MemoryRelayRecords::log_line(const std::string& line) {
+void SimLog::write(const std::string& line) {
+  if (full_) return;
+  if (quota_ && quota_->log_name == name_ && lines_written_ >= quota_->lines_max) {
+    full_ = fmt::format("cannot write log {}: No space left on device", name_);
+    return;
+  }
+  ++lines_written_;
   if (log_dir_) return file_.write_line(line);
   lines.push_back(line);
 }
 
 void MemoryPeerRecords::open_log(PeerIndex peer) {
   self = peer;
-  lines.clear();
-  if (log_dir_) file_.open(*log_dir_, fmt::format("Client{}.txt", peer_letter(peer)));
-}
-
-void MemoryPeerRecords::log_line(const std::string& line) {
-  if (log_dir_) return file_.write_line(line);
-  lines.push_back(line);
+  log.open(fmt::format("Client{}.txt", peer_letter(peer)));
 }
 
 struct Simulation::Peer {
   Peer(std::vector<const ContentSource*> sources, const SimOptions& options)
       : store(std::move(sources), options.out_dir, options.chunks_inline),
-        records(options.log_dir) {}
+        records(options.log_dir, options.log_quota) {}
   SimChunkStore store;
   MemoryPeerRecords records;
   RecordedNotices notices;
@@ -57,7 +60,7 @@ Simulation::Simulation(SimOptions options, std::vector<const ContentSource*> sou
     : options_(std::move(options)),
       sources_(std::move(sources)),
       network_(options_.order_seed),
-      relay_records_(options_.log_dir) {
+      relay_records_(options_.log_dir, options_.log_quota) {
   network_.set_tampering(options_.tamper_to_relay, options_.tamper_to_peer);
   for (size_t i = 0; i < static_cast<size_t>(options_.config.max_clients); ++i) {
     auto peer = std::make_unique<Peer>(sources_, options_);
@@ -150,7 +153,7 @@ void Simulation::inject_fault() {
 
 SimResult Simulation::collect() {
   SimResult result;
-  result.server_log = std::move(relay_records_.lines);
+  result.server_log = std::move(relay_records_.log.lines);
   result.relay = relay_ ? relay_->outcome() : std::nullopt;
   result.summary = relay_records_.summary;
   result.relay_notices = relay_notices_.lines;
@@ -160,7 +163,7 @@ SimResult Simulation::collect() {
   for (const auto& peer : peers_) {
     PeerResult out;
     out.slot = peer->records.self;
-    out.log = std::move(peer->records.lines);
+    out.log = std::move(peer->records.log.lines);
     if (peer->host) out.outcome = peer->host->outcome();
     out.notices = peer->notices.lines;
     out.committed = peer->store.committed();

@@ -42,6 +42,12 @@ struct Fault {
 
 std::string fault_name(Fault::Kind kind);
 
+// A log that holds only `lines_max` lines (a full disk).
+struct LogQuota {
+  std::string log_name;  // "Server.txt", "ClientB.txt"
+  size_t lines_max = 0;
+};
+
 struct SimOptions {
   Config config;                 // max_clients is the number of peers
   std::vector<LinkModel> links;  // by peer; missing entries: instant links
@@ -50,6 +56,7 @@ struct SimOptions {
   // Logs go to files here as they are written (else they are kept in memory).
   std::optional<std::string> log_dir;
   Fault fault;
+  std::optional<LogQuota> log_quota;
   uint64_t max_steps = 50'000'000;
   // Tests: chunks carry their bytes (and the stores keep what they receive),
   // and frames can be altered in flight. `peer` is the simulation index.
@@ -58,43 +65,62 @@ struct SimOptions {
   std::function<void(size_t peer, Frame&)> tamper_to_peer;
 };
 
-// The relay's records: the log in memory, or written to `<log_dir>/Server.txt`
-// as it comes. The saved exchange outlives a server crash; the log does not
-// (a restarted server writes Server.txt anew: restart_log()).
+// One log of the simulation, in memory or written to `<log_dir>/<name>` as it
+// comes. With a quota for its name it fills up after `lines_max` lines, as on
+// a full disk: the write fails and the failure names the file.
+class SimLog {
+ public:
+  SimLog(std::optional<std::string> log_dir, std::optional<LogQuota> quota)
+      : log_dir_(std::move(log_dir)), quota_(std::move(quota)) {}
+  // Starts `name` anew (a restarted component rewrites its log).
+  void open(const std::string& name);
+  void write(const std::string& line);
+  void close() { file_.close(); }
+  std::optional<std::string> failure() const { return full_ ? full_ : file_.error(); }
+
+  std::vector<std::string> lines;  // without a log directory
+
+ private:
+  std::optional<std::string> log_dir_;
+  std::optional<LogQuota> quota_;
+  LogFile file_;
+  std::string name_;
+  size_t lines_written_ = 0;
+  std::optional<std::string> full_;
+};
+
+// The relay's records. The saved exchange outlives a server crash; the log
+// does not (a restarted server writes Server.txt anew: restart_log()).
 class MemoryRelayRecords : public RelayRecords {
  public:
-  explicit MemoryRelayRecords(std::optional<std::string> log_dir) : log_dir_(std::move(log_dir)) {}
-  void restart_log();
-  void log_line(const std::string& line) override;
-  void close_log() override { file_.close(); }
+  MemoryRelayRecords(std::optional<std::string> log_dir, std::optional<LogQuota> quota)
+      : log(std::move(log_dir), std::move(quota)) {}
+  void restart_log() { log.open("Server.txt"); }
+  void log_line(const std::string& line) override { log.write(line); }
+  void close_log() override { log.close(); }
   void save_exchange(const SavedExchange& exchange) override { saved = exchange; }
   void clear_saved_exchange() override { saved.reset(); }
   std::string saved_exchange_location() const override { return "the simulator's memory"; }
   void write_summary(const nlohmann::json& json) override { summary = json; }
+  std::optional<std::string> write_failure() const override { return log.failure(); }
 
-  std::vector<std::string> lines;  // without a log directory
+  SimLog log;
   std::optional<SavedExchange> saved;
   nlohmann::json summary;
-
- private:
-  std::optional<std::string> log_dir_;
-  LogFile file_;
 };
 
-// A peer's log (ClientX.txt), in memory or written to the log directory.
+// A peer's log (ClientX.txt).
 class MemoryPeerRecords : public PeerRecords {
  public:
-  explicit MemoryPeerRecords(std::optional<std::string> log_dir) : log_dir_(std::move(log_dir)) {}
+  MemoryPeerRecords(std::optional<std::string> log_dir, std::optional<LogQuota> quota)
+      : log(std::move(log_dir), std::move(quota)) {}
   void open_log(PeerIndex peer) override;
-  void log_line(const std::string& line) override;
-  void close_log() override { file_.close(); }
+  void log_line(const std::string& line) override { log.write(line); }
+  void close_log() override { log.close(); }
+  std::optional<std::string> write_failure() const override { return log.failure(); }
 
   std::optional<PeerIndex> self;
-  std::vector<std::string> lines;  // without a log directory
-
- private:
-  std::optional<std::string> log_dir_;
-  LogFile file_;
+  SimLog log;
 };
 
 struct PeerResult {

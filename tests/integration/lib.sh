@@ -606,3 +606,44 @@ assert_logs_equal_but_resume_lines() {
 wait_for_rounds() {
   wait_for_text "$1" "(round $2)" "$3" "$SERVER_PID"
 }
+
+# ----------------------------------------------------------- small disks ---
+
+# can_mount_small_disk: true when this test may mount a tmpfs in a private
+# mount namespace (root with unshare); tests of a full disk skip otherwise.
+can_mount_small_disk() {
+  command -v unshare >/dev/null 2>&1 || return 1
+  local probe=$SCRATCH/.mount-probe
+  mkdir -p "$probe"
+  unshare -m --propagation private mount -t tmpfs -o size=64k chunkex-probe "$probe" 2>/dev/null
+}
+
+# small_disk_wrapper NAME SIZE DIR COPY PROGRAM: writes $SCRATCH/NAME, an
+# executable that runs PROGRAM (with its own arguments) with DIR on a tmpfs
+# of SIZE of its own (small_disk.sh); what DIR held is copied to COPY once
+# PROGRAM has exited. Use it as SERVER_BIN or CLIENT_BIN.
+small_disk_wrapper() {
+  local name=$1 size=$2 dir=$3 copy=$4 program=$5
+  mkdir -p "$dir"
+  printf '#!/bin/bash\nexec unshare -m --propagation private bash %q %q %q %q %q "$@"\n' \
+    "$_LIB_DIR/small_disk.sh" "$size" "$dir" "$copy" "$program" >"$SCRATCH/$name"
+  chmod +x "$SCRATCH/$name"
+}
+
+# gen_equal_files DIR CHUNK_BYTES CHUNKS SEED: files A..D of CHUNKS chunks
+# each in DIR; their size in bytes is left in FILE_BYTES.
+gen_equal_files() {
+  FILE_BYTES=$(($2 * $3))
+  "$GEN_BIN" --data-dir "$1" --bytes $FILE_BYTES $FILE_BYTES $FILE_BYTES $FILE_BYTES --seed "$4" >/dev/null
+}
+
+# exchange_until_round NAME DIR ROUND DATA CONFIG ARGS...: a server named NAME
+# (logs in DIR/logs) and four peers NAME-A..NAME-D with ARGS
+# (start_four_peers), running until round ROUND is delivered.
+exchange_until_round() {
+  local name=$1 dir=$2 round=$3 data=$4 config=$5
+  shift 5
+  SERVER_NAME=$name start_server --config "$config" --log-dir "$dir/logs"
+  start_four_peers "$name" "$data" "$dir" --config "$config" "$@"
+  wait_for_rounds "$dir/logs/Server.txt" "$round" 20
+}

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/host/imposed_settings.h"
 #include "test_support.h"
 
 namespace chunkex {
@@ -193,6 +194,34 @@ TEST_CASE("validate_config names max_clients when it is out of range") {
   config.max_clients = kMaxPeers + 1;
   CHECK_THROWS_WITH_AS(validate_config(config, "flags"), doctest::Contains("'max_clients'"),
                        ConfigError);
+}
+
+// Issue 10, point 10: the largest unsigned JSON number read as int64 was -1.
+TEST_CASE("chunk_bytes 18446744073709551615 is reported as written, not as -1") {
+  std::string error = config_error(R"({"chunk_bytes": 18446744073709551615})");
+  CHECK(contains(error, "got 18446744073709551615"));
+  CHECK_FALSE(contains(error, "-1"));
+}
+
+// Issue 10, point 9: the server's values win, and the client says which.
+TEST_CASE("client config differs from the server's: each imposed value is named") {
+  Config mine;  // 131072-byte chunks, 4 clients, the default costs
+  CHECK(settings_imposed_by_flag(mine, FlagMessage{0, 4, 131072}).empty());
+  auto flag = settings_imposed_by_flag(mine, FlagMessage{1, 3, 65536});
+  CHECK(flag == std::vector<std::string>{"chunk_bytes 65536 (this client's config: 131072)",
+                                         "max_clients 3 (this client's config: 4)"});
+  RosterMessage roster;
+  roster.costs = mine.costs;
+  CHECK(settings_imposed_by_roster(mine, roster).empty());
+  roster.costs[1] = PeerCosts{7500, 750};
+  roster.costs.push_back(PeerCosts{1000, 100});
+  auto costs = settings_imposed_by_roster(mine, roster);
+  CHECK(costs == std::vector<std::string>{"costs_ms.B 7.5/0.75 (this client's config: 7.0/0.7)",
+                                          "costs_ms.E 1.0/0.1 (this client's config: none)"});
+  CHECK(imposed_settings_notice(flag) ==
+        "the server's settings win over this client's config: chunk_bytes 65536 (this client's "
+        "config: 131072), max_clients 3 (this client's config: 4)");
+  CHECK(imposed_settings_notice({}).empty());
 }
 
 }  // namespace chunkex

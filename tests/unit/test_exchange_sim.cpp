@@ -492,6 +492,47 @@ TEST_CASE("a peer that never comes back: the grace period ends the exchange, nam
   }
 }
 
+// Issue 10, point 3: a log write that fails (a full disk) is an error that
+// names the file, and it ends the exchange everywhere at once: every peer's
+// outcome says `why`, and only the relay's flush deadline passes, no stall.
+namespace {
+
+SimResult run_with_full_log(const std::string& log_name, size_t lines_max, const std::string& why) {
+  Files files = seeded_files({9000, 9000, 9000, 9000});
+  SimOptions options = options_for(files);
+  options.log_quota = sim::LogQuota{log_name, lines_max};
+  SimResult result = run(files, options);
+  REQUIRE(result.relay);
+  CHECK(contains(result.relay->failure, why));
+  for (const sim::PeerResult& peer : result.peers) {
+    REQUIRE(peer.outcome);
+    CHECK_FALSE(peer.outcome->success);
+    CHECK(contains(peer.outcome->failure, why));
+  }
+  CHECK(result.end_ms < RelayHost::kFlushDeadlineMs + 1000);
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("log disk full on a peer: it tells the server and every process ends naming the file") {
+  const std::string why = "cannot write log ClientB.txt: No space left on device";
+  for (size_t lines_max : {20, 0}) {  // 0: the log cannot even be started
+    CAPTURE(lines_max);
+    SimResult result = run_with_full_log("ClientB.txt", lines_max, why);
+    CHECK(result.relay->failure == "client B reported an error: " + why);
+    CHECK(contains(result.server_log.back(), "exchange abandoned"));
+  }
+}
+
+TEST_CASE("log disk full on the server: every peer is told and the summary says why") {
+  const std::string why = "cannot write log Server.txt: No space left on device";
+  SimResult result = run_with_full_log("Server.txt", 30, why);
+  CHECK(result.summary["success"] == false);
+  CHECK(contains(result.summary["failure"].get<std::string>(), why));
+  CHECK(result.server_log.size() == 30);  // nothing after the first failed line
+}
+
 TEST_CASE("seeded exploration: a few runs pass every check") {
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     CAPTURE(seed);

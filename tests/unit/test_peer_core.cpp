@@ -277,4 +277,46 @@ TEST_CASE("shutdown tells the server why") {
   h.check_failed("stopped: SIGINT", true);
 }
 
+// Issue 10, point 1: an HTTP server, or anything that waits for the client to
+// talk first, must not hold a client at "connected" for ever.
+TEST_CASE("listener never speaks: the peer gives up after handshake_timeout_s") {
+  PeerHarness h(8);
+  h.core.on_time(1000);
+  h.core.on_connected();
+  CHECK(h.core.next_deadline_ms() == 1000 + 10'000);
+  h.core.on_time(10'999);
+  CHECK_FALSE(h.core.finished());
+  h.core.on_time(11'000);
+  REQUIRE(h.out.outcome);
+  CHECK(contains(h.out.outcome->failure, "the server sent nothing within 10 s"));
+  CHECK(contains(h.out.outcome->failure, "is a chunkex server listening there?"));
+  CHECK_FALSE(h.out.outcome->connection_lost);  // not tried again
+}
+
+// Issue 10, point 5: the chunk would end mid-frame, which the others would
+// take for a lost connection.
+TEST_CASE("own file shrinks mid-exchange: the peer tells the server why instead of serving") {
+  PeerHarness h(1);
+  h.join();
+  h.take_sent();
+  const std::string why = "own file data/A.file shrank from 3000 to 1200 bytes during the exchange";
+  h.store.own_problem = why;
+  SUBCASE("a forwarded request") {
+    h.core.on_frame(encode(RequestMessage{0, 3, 0, 1500}));
+  }
+  SUBCASE("a REFETCH") {
+    h.core.on_frame(encode_refetch(ChunkHeader{0, 3, 0, 0}));
+  }
+  CHECK(h.out.to_server.size() == 1);  // the ERROR, no chunk
+  h.check_failed(why, true);
+}
+
+TEST_CASE("a log that cannot be written ends the peer, telling the server") {
+  PeerHarness h(1);
+  h.join();
+  h.take_sent();
+  h.core.on_local_failure("cannot write log logs/ClientA.txt: No space left on device");
+  h.check_failed("cannot write log logs/ClientA.txt: No space left on device", true);
+}
+
 }  // namespace chunkex

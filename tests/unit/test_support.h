@@ -170,6 +170,7 @@ class MemoryChunkStore : public ChunkStore {
     if (offset + dest.size() > own_.size()) throw std::runtime_error("read past the end");
     std::copy_n(own_.begin() + static_cast<ptrdiff_t>(offset), dest.size(), dest.begin());
   }
+  std::optional<std::string> own_file_problem() override { return own_problem; }
   void begin_file(PeerIndex owner, uint64_t size_bytes) override {
     ++begins[owner];
     received[owner] = Bytes(size_bytes, 0);
@@ -223,7 +224,8 @@ class MemoryChunkStore : public ChunkStore {
   int resumes_of(PeerIndex owner) const { return resumes.count(owner) ? resumes.at(owner) : 0; }
   int commits_of(PeerIndex owner) const { return commits.count(owner) ? commits.at(owner) : 0; }
 
-  std::optional<std::string> open_error;  // set to make open_own_file throw
+  std::optional<std::string> open_error;   // set to make open_own_file throw
+  std::optional<std::string> own_problem;  // what own_file_problem() says
   std::optional<PeerIndex> opened_as;
   std::map<PeerIndex, Bytes> received;
   std::map<PeerIndex, int> begins;
