@@ -41,35 +41,41 @@ void FrameConnection::start(Callbacks callbacks) {
   do_read();
 }
 
+// While a payload is being filled, one read scatters into the rest of it and
+// then into the read buffer: the next frames' headers (and control frames)
+// come in the same syscall as the end of the payload.
 void FrameConnection::do_read() {
   std::span<uint8_t> payload_space = decoder_.payload_space();
-  bool direct = payload_space.size() >= kDirectReadMinBytes;
-  auto target = direct ? asio::buffer(payload_space.data(), payload_space.size())
-                       : asio::buffer(read_buffer_);
+  size_t direct_bytes = payload_space.size() >= kDirectReadMinBytes ? payload_space.size() : 0;
+  std::array<asio::mutable_buffer, 2> targets{asio::buffer(payload_space.data(), direct_bytes),
+                                              asio::buffer(read_buffer_)};
   auto self(shared_from_this());
-  socket_.async_read_some(target, [this, self, direct](const asio::error_code& ec, size_t bytes) {
-    if (closed_) return;
-    if (!ec) {
-      deliver(bytes, direct);
-      if (!closed_) do_read();
-    } else if (ec == asio::error::eof && decoder_.mid_frame()) {
-      finish("connection closed in the middle of a frame");
-    } else {
-      finish(ec == asio::error::eof ? "connection closed" : ec.message());
-    }
-  });
+  socket_.async_read_some(targets,
+                          [this, self, direct_bytes](const asio::error_code& ec, size_t bytes) {
+                            on_read(ec, bytes, direct_bytes);
+                          });
 }
 
-void FrameConnection::deliver(size_t bytes, bool direct) {
+void FrameConnection::on_read(const asio::error_code& ec, size_t bytes, size_t direct_bytes) {
+  if (closed_) return;
+  if (!ec) {
+    deliver(bytes, direct_bytes);
+    if (!closed_) do_read();
+  } else if (ec == asio::error::eof && decoder_.mid_frame()) {
+    finish("connection closed in the middle of a frame");
+  } else {
+    finish(ec == asio::error::eof ? "connection closed" : ec.message());
+  }
+}
+
+// `bytes` read: the first `direct_bytes` of them into the payload space.
+void FrameConnection::deliver(size_t bytes, size_t direct_bytes) {
   bytes_read_ += bytes;
   last_read_at_ = std::chrono::steady_clock::now();
   std::vector<Frame> frames;
-  bool ok = true;
-  if (direct) {
-    decoder_.payload_received(bytes, frames);
-  } else {
-    ok = decoder_.feed(ByteView(read_buffer_.data(), bytes), frames);
-  }
+  size_t direct = std::min(bytes, direct_bytes);
+  if (direct > 0) decoder_.payload_received(direct, frames);
+  bool ok = bytes == direct || decoder_.feed(ByteView(read_buffer_.data(), bytes - direct), frames);
   for (Frame& frame : frames) {
     if (closed_ || closing_) return;
     callbacks_.on_frame(std::move(frame));

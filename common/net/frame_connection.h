@@ -69,7 +69,8 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   };
 
   void do_read();
-  void deliver(size_t bytes, bool direct);
+  void on_read(const asio::error_code& ec, size_t bytes, size_t direct_bytes);
+  void deliver(size_t bytes, size_t direct_bytes);
   void enqueue(Outgoing outgoing);
   void do_write();
   void send_file_data();
