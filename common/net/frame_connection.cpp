@@ -16,6 +16,11 @@ constexpr size_t kReadBufferBytes = 16 * 1024;
 constexpr size_t kDirectReadMinBytes = 4 * 1024;
 // Frames gathered into one write; bounds the iovec count per syscall.
 constexpr size_t kMaxFramesPerWrite = 64;
+// Chunk payload bytes gathered into one write (at least one frame). Frames
+// count as queued until their whole write is done, and the relay stops
+// forwarding while its queued output is above its limit (8 MiB): a 64-frame
+// write of 128 KiB chunks held that much back until its last byte was out.
+constexpr size_t kChunkBytesPerWriteMax = 1 << 20;
 // How long a closing connection waits for the other side to close too.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 
@@ -111,7 +116,8 @@ void FrameConnection::enqueue(Outgoing outgoing) {
 }
 
 // One gather write: the queued control frames, then chunk frames up to and
-// including the first with file data, which then goes by sendfile.
+// including the first with file data (which then goes by sendfile) or up to
+// kChunkBytesPerWriteMax.
 void FrameConnection::do_write() {
   if (control_queue_.empty() && chunk_queue_.empty()) {
     if (closing_) half_close();
@@ -125,7 +131,10 @@ void FrameConnection::do_write() {
   while (control_in_flight_ < control_queue_.size() && control_in_flight_ < kMaxFramesPerWrite) {
     add(control_queue_[control_in_flight_++]);
   }
-  while (chunk_in_flight_ < chunk_queue_.size() && chunk_in_flight_ < kMaxFramesPerWrite) {
+  size_t chunk_bytes = 0;
+  while (chunk_in_flight_ < chunk_queue_.size() && chunk_in_flight_ < kMaxFramesPerWrite &&
+         chunk_bytes < kChunkBytesPerWriteMax) {
+    chunk_bytes += chunk_queue_[chunk_in_flight_].frame.payload.size();
     add(chunk_queue_[chunk_in_flight_++]);
     if (chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0) break;
   }
