@@ -24,6 +24,14 @@ constexpr size_t kChunkBytesPerWriteMax = 1 << 20;
 // How long a closing connection waits for the other side to close too.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 
+// Drops the first `bytes` bytes of `buffers`.
+void drop_front(std::vector<asio::const_buffer>& buffers, size_t bytes) {
+  auto first = buffers.begin();
+  for (; first != buffers.end() && bytes >= first->size(); ++first) bytes -= first->size();
+  buffers.erase(buffers.begin(), first);
+  if (!buffers.empty()) buffers.front() += bytes;
+}
+
 }  // namespace
 
 FrameConnection::FrameConnection(asio::ip::tcp::socket socket, uint32_t chunk_bytes_max,
@@ -139,13 +147,40 @@ void FrameConnection::do_write() {
     if (chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0) break;
   }
   watch_for_stall();
+  bool file_data_follows =
+      chunk_in_flight_ > 0 && chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0;
+  if (file_data_follows) return write_before_file_data(std::move(buffers));
   auto self(shared_from_this());
   asio::async_write(socket_, buffers, [this, self](const asio::error_code& ec, size_t bytes) {
-    if (closed_) return;
-    if (ec) return finish(ec.message());
-    bytes_written_ += bytes;
-    send_file_data();
+    on_buffers_written(ec, bytes);
   });
+}
+
+// The headers before file data go with MSG_MORE: they leave in one segment
+// with the first file bytes, so the other side wakes once for the frame
+// rather than once for its header. A short send writes the rest as usual.
+void FrameConnection::write_before_file_data(std::vector<asio::const_buffer> buffers) {
+  auto pending = std::make_shared<std::vector<asio::const_buffer>>(std::move(buffers));
+  auto self(shared_from_this());
+  socket_.async_send(
+      *pending, MSG_MORE, [this, self, pending](const asio::error_code& ec, size_t bytes) {
+        if (closed_ || ec) return on_buffers_written(ec, bytes);
+        bytes_written_ += bytes;
+        drop_front(*pending, bytes);
+        if (pending->empty()) return send_file_data();
+        asio::async_write(
+            socket_, *pending,
+            [this, self, pending](const asio::error_code& rest_ec, size_t rest_bytes) {
+              on_buffers_written(rest_ec, rest_bytes);
+            });
+      });
+}
+
+void FrameConnection::on_buffers_written(const asio::error_code& ec, size_t bytes) {
+  if (closed_) return;
+  if (ec) return finish(ec.message());
+  bytes_written_ += bytes;
+  send_file_data();
 }
 
 void FrameConnection::send_file_data() {
