@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # Loopback benchmark of the default exchange against its floor (issue 11).
-# Builds Release, generates the workload (4 x K chunks, seed 1) and runs, N
-# times in turn: the floor (bench/bare_relay.cpp: the same bytes moved the
-# same way with no protocol, receivers pwrite and SHA-256 every byte), the
-# exchange (server + 4 clients) and the floor without hashing. Each run's
-# wall seconds, CPU seconds (user, system) and peak RSS of every process; the
-# exchange's logs must be byte-identical in every run. Then a shorter run of
-# the floor and of the exchange under `strace -f -c` (4 x --trace-chunks
-# chunks) gives syscalls per relayed MiB. Prints medians and the ratios
-# chunkex / floor; writes bench/results/latest.json.
+# Builds Release, generates the workload (4 x K chunks, seed 1), runs the
+# floor --warmup times without counting it (the first run after a pause was
+# up to 2x slower here), then N times in turn: the floor
+# (bench/bare_relay.cpp: the same bytes moved the same way with no protocol,
+# receivers pwrite and SHA-256 every byte), the exchange (server + 4
+# clients) and the floor without hashing. Each run's wall seconds, CPU
+# seconds (user, system) and peak RSS of every process; the exchange's logs
+# must be byte-identical in every run. Then a shorter run of the floor and of
+# the exchange under `strace -f -c` (4 x --trace-chunks chunks) gives
+# syscalls per delivered MiB. Prints medians and the ratios chunkex / floor;
+# writes bench/results/latest.json.
 #
-#   bench/run.sh [--runs N] [--chunks K] [--window W] [--trace-chunks K]
+#   bench/run.sh [--runs N] [--warmup W] [--chunks K] [--window W] [--trace-chunks K]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 runs=3
+warmup=1
 chunks=3907
 window=""
 trace_chunks=300
-parse_options "$0" "runs chunks window trace-chunks" "$@"
+parse_options "$0" "runs warmup chunks window trace-chunks" "$@"
 
 scripts/deps.sh time python3 strace
 CHUNKEX_BUILD_DIR=build-release CHUNKEX_BUILD_TYPE=Release \
@@ -53,6 +56,10 @@ record() {
   python3 bench/report.py record --kind "$1" --dir "$2" --wall-s "$WALL_S" --append "$records"
 }
 
+for run in $(seq "$warmup"); do
+  echo "== warm-up $run of $warmup (not counted)"
+  floor_run "$work/floor" bench/data/input
+done
 for run in $(seq "$runs"); do
   echo "== run $run of $runs"
   floor_run "$work/floor" bench/data/input
