@@ -26,6 +26,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -252,7 +253,9 @@ void run_receiver(int fd, size_t self, const Options& options) {
   std::vector<Incoming> outputs = open_outputs(self, options);
   std::vector<uint8_t> payload(options.chunk_bytes);
   FrameHeader header;
-  while (::recv(fd, &header, sizeof header, MSG_WAITALL) == static_cast<ssize_t>(sizeof header)) {
+  ssize_t got = 0;
+  while ((got = ::recv(fd, &header, sizeof header, MSG_WAITALL)) ==
+         static_cast<ssize_t>(sizeof header)) {
     if (header.owner >= kPeers || header.owner == self || header.length_bytes > payload.size()) {
       throw std::runtime_error("receiver: bad frame header");
     }
@@ -261,6 +264,8 @@ void run_receiver(int fd, size_t self, const Options& options) {
     write_at(file.fd, payload.data(), header.length_bytes, header.offset);
     if (options.hash) file.hasher.update(chunkex::ByteView(payload.data(), header.length_bytes));
   }
+  if (got < 0) fail("receiver: recv");
+  if (got > 0) throw std::runtime_error("receiver: the stream ended inside a frame header");
   for (size_t owner = 0; owner < kPeers; ++owner) {
     if (owner == self) continue;
     ::close(outputs[owner].fd);
