@@ -15,19 +15,12 @@
 #   bench/diff.sh [--chunks K] [--repeat N] [--live]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 chunks=3907
 repeat=5
 live=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --chunks) chunks="$2"; shift 2 ;;
-    --repeat) repeat="$2"; shift 2 ;;
-    --live) live=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench/diff: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+parse_options "$0" "chunks repeat live!" "$@"
 
 scripts/deps.sh python3
 bin=${CHUNKEX_BUILD_DIR:-build}
@@ -40,15 +33,7 @@ results=bench/results
 mkdir -p "$results" "$runs"
 
 stamp="chunks=$chunks seed=1"
-if [ "$live" = 1 ] && [ "$(cat "$work/input/.workload" 2>/dev/null)" != "$stamp" ]; then
-  echo "== generating 4 files of $chunks chunks in $work/input"
-  "$bin/chunkex-gen" --data-dir "$work/input" --chunks "$chunks" --seed 1 >/dev/null
-  echo "$stamp" > "$work/input/.workload"
-fi
-
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
+if [ "$live" = 1 ]; then ensure_workload "$work" "$chunks"; fi
 
 # run_exchange NAME CONFIG: the exchange in chunkex-sim (or live), logs in
 # $runs/NAME/logs (kept between benchmark runs: the logs depend only on the
@@ -65,19 +50,7 @@ run_exchange() {
     echo "$stamp" > "$dir/.done"
     return 0
   fi
-  "$bin/chunkex-server" --config "$config" --fresh --port 0 --port-file "$dir/port" \
-    --log-dir "$dir/logs" > "$dir/server.console" 2>&1 &
-  pids=("$!")
-  for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
-  for id in A B C D; do
-    "$bin/chunkex-client" --config "$config" --port "$(cat "$dir/port")" --data-dir "$work/input" \
-      --out-dir "$dir/out" --log-dir "$dir/logs" > "$dir/client$id.console" 2>&1 &
-    pids+=("$!")
-    for _ in $(seq 100); do grep -qs "joined as client" "$dir/client$id.console" && break; sleep 0.05; done
-  done
-  for pid in "${pids[@]}"; do wait "$pid"; done
-  pids=()
-  rm -rf "$dir/out"
+  live_exchange "$dir" "$work/input" --config "$config"
   echo "$stamp" > "$dir/.done"
 }
 

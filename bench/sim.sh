@@ -10,17 +10,11 @@
 #   bench/sim.sh [--runs N] [--chunks K]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 runs=3
 chunks=3907
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --runs) runs="$2"; shift 2 ;;
-    --chunks) chunks="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench/sim: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+parse_options "$0" "runs chunks" "$@"
 
 scripts/deps.sh python3
 CHUNKEX_BUILD_DIR=build-release CHUNKEX_BUILD_TYPE=Release \
@@ -30,33 +24,12 @@ work=bench/data/sim
 results=bench/results
 mkdir -p "$work" "$results"
 
-source bench/lib.sh
 ensure_workload bench/data "$chunks"
 
-now() { date +%s.%N; }
-
-# live_run DIR: the whole live exchange; prints its wall seconds.
+# live_run DIR: the whole live exchange (bench/lib.sh); prints its wall seconds.
 live_run() {
-  local dir=$1 start end id server_pid status=0
-  rm -rf "$dir" && mkdir -p "$dir"
-  start=$(now)
-  "$bin/chunkex-server" --fresh --port 0 --port-file "$dir/port" --log-dir "$dir/logs" \
-    > "$dir/server.console" 2>&1 &
-  server_pid=$!
-  pids=("$server_pid")
-  for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.02; done
-  for id in A B C D; do
-    "$bin/chunkex-client" --port "$(cat "$dir/port")" --data-dir bench/data/input \
-      --out-dir "$dir/out" --log-dir "$dir/logs" > "$dir/client$id.console" 2>&1 &
-    pids+=("$!")
-    for _ in $(seq 200); do grep -qs "joined as client" "$dir/client$id.console" && break; sleep 0.01; done
-  done
-  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-  pids=()
-  end=$(now)
-  [ "$status" -eq 0 ] || { tail -n 5 "$dir"/*.console >&2; echo "bench/sim: live run failed" >&2; exit 1; }
-  rm -rf "$dir/out"
-  python3 -c "print($end - $start)"
+  live_exchange "$1" bench/data/input
+  echo "$WALL_S"
 }
 
 # sim_run DIR ARGS...: chunkex-sim; prints its wall seconds.

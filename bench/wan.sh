@@ -5,8 +5,10 @@
 # (window 1, no proxy), then one exchange per window with a proxy in front of
 # each client. For each run: wall seconds (server summary), bytes through the
 # busiest proxied direction, the bandwidth floor (those bytes * 8 / rate), the
-# ratio wall / floor, and whether the logs are byte-identical to the
-# reference. Results go to bench/results/wan.json.
+# ratio wall / floor, whether the logs are byte-identical to the reference,
+# and chunkex-sim's prediction for the same setting (--latency-ms delay,
+# --bandwidth rate) against the measured wall time (target: within 15 %).
+# Results go to bench/results/wan.json.
 #
 #   bench/wan.sh [--windows "1 default"] [--chunks 300] [--delay-ms 10]
 #                [--rate-mbit 1000] [--buffer-bytes 4194304] [--timeout 600]
@@ -14,6 +16,7 @@
 # "default" in --windows passes no --window flag (the configured default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 windows="1 default"
 chunks=300
@@ -21,35 +24,20 @@ delay_ms=10
 rate_mbit=1000
 buffer_bytes=$((4 << 20))
 timeout_s=600 # per process, and so per run
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --windows) windows="$2"; shift 2 ;;
-    --chunks) chunks="$2"; shift 2 ;;
-    --delay-ms) delay_ms="$2"; shift 2 ;;
-    --rate-mbit) rate_mbit="$2"; shift 2 ;;
-    --buffer-bytes) buffer_bytes="$2"; shift 2 ;;
-    --timeout) timeout_s="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "wan: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+parse_options "$0" "windows chunks delay-ms rate-mbit buffer-bytes timeout=timeout_s" "$@"
 
 scripts/deps.sh python3 time
 CHUNKEX_BUILD_DIR=build-release CHUNKEX_BUILD_TYPE=Release scripts/build.sh
 bin=build-release
-input=bench/data/wan-input
 work=bench/data/wan
+input=$work/input
 results=bench/results
 mkdir -p "$results" "$work"
-
-stamp="chunks=$chunks seed=1"
-if [ "$(cat "$input/.workload" 2>/dev/null)" != "$stamp" ]; then
-  "$bin/chunkex-gen" --data-dir "$input" --chunks "$chunks" --seed 1 >/dev/null
-  echo "$stamp" > "$input/.workload"
-fi
+ensure_workload "$work" "$chunks"
 
 # Every background process runs under timeout(1), which puts itself and its
-# child in a process group of their own: killing the group ends both.
+# child in a process group of their own: killing the group ends both (this
+# replaces bench/lib.sh's cleanup).
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
@@ -116,10 +104,20 @@ run_exchange() {
 
 # logs_match NAME: "yes" if NAME's logs are byte-identical to the reference.
 logs_match() {
-  for log in Server ClientA ClientB ClientC ClientD; do
-    cmp -s "$work/reference/logs/$log.txt" "$work/$1/logs/$log.txt" || { echo no; return; }
-  done
-  echo yes
+  if logs_identical "$work/reference/logs" "$work/$1/logs"; then echo yes; else echo no; fi
+}
+
+# predicted_s WINDOW: chunkex-sim's wall time for this run's setting (the
+# same files, one link per peer of delay_ms one way and rate_mbit each way).
+predicted_s() {
+  local window_flags=() dir="$work/sim-w$1"
+  [ "$1" != default ] && window_flags=(--window "$1")
+  rm -rf "$dir"
+  "$bin/chunkex-sim" --chunks "$chunks" --seed 1 --latency-ms "$delay_ms" \
+    --bandwidth "${rate_mbit}mbit" --log-dir "$dir" "${window_flags[@]}" > "$dir.console" 2>&1 ||
+    { cat "$dir.console" >&2; echo "wan: chunkex-sim failed" >&2; exit 1; }
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["predicted_wall_seconds"])' \
+    "$dir/summary.json"
 }
 
 runs="$work/runs.jsonl"
@@ -134,7 +132,7 @@ for window in $windows; do
   run_exchange "w$window" "$window" yes
   python3 bench/wan_report.py run --dir "$work/w$window" --name "w$window" --window "$window" \
     --proxied yes --logs-identical "$(logs_match "w$window")" --rate-mbit "$rate_mbit" \
-    --append "$runs"
+    --predicted-s "$(predicted_s "$window")" --append "$runs"
 done
 
 python3 bench/wan_report.py final --runs "$runs" --chunks "$chunks" --delay-ms "$delay_ms" \

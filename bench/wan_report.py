@@ -11,6 +11,8 @@ import platform
 import time
 
 TARGET_RATIO = 1.5
+# chunkex-sim's predicted wall time against the measured one.
+PREDICTION_TOLERANCE = 0.15
 
 
 def configured_window():
@@ -85,6 +87,8 @@ def run_record(args):
         "machine_busy_fraction": machine_busy(args.dir),
         "peak_rss_mib": {name: round(rss, 1) for name, (_, rss) in figures.items()},
         "final_clocks_ms": summary["final_clocks_ms"],
+        "predicted_wall_seconds": args.predicted_s,
+        "measured_to_predicted": round(wall / args.predicted_s, 3) if args.predicted_s else None,
     }
 
 
@@ -100,6 +104,9 @@ def describe(record):
                  f", wall/floor {record['wall_to_floor']:.2f}"
                  f" ({'meets' if record['meets_target'] else 'misses'} <= {TARGET_RATIO})"
                  f", proxy peak RSS {proxy_rss:.1f} MiB")
+    if record.get("predicted_wall_seconds"):
+        line += (f", chunkex-sim predicted {record['predicted_wall_seconds']:.3f} s"
+                 f" (measured / predicted {record['measured_to_predicted']:.2f})")
     line += (f", logs identical: {'yes' if record['logs_identical_to_reference'] else 'NO'}"
              f", verified: {'yes' if record['all_verified'] else 'NO'}"
              f", CPU {record['cpu_seconds_total']:.1f} s"
@@ -125,18 +132,22 @@ def final(args):
         "rate_mbit_per_direction": args.rate_mbit,
         "proxy_buffer_bytes": args.buffer_bytes,
         "target_wall_to_floor": TARGET_RATIO,
+        "prediction_tolerance": PREDICTION_TOLERANCE,
         "runs": records,
     }
     with open(args.output, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
-    print(f"{'window':>12} {'wall s':>8} {'floor s':>8} {'wall/floor':>10} {'logs':>5} {'busy':>5}")
+    print(f"{'window':>12} {'wall s':>8} {'floor s':>8} {'wall/floor':>10} {'logs':>5} {'busy':>5}"
+          f" {'sim s':>8} {'wall/sim':>8}")
     for r in records:
         window = r["window"] if r["window"] != "default" else f"default({r['window_value']})"
         if r["proxied"]:
             print(f"{window:>12} {r['wall_seconds']:8.3f} {r['floor_seconds']:8.3f} "
                   f"{r['wall_to_floor']:10.2f} {'same' if r['logs_identical_to_reference'] else 'DIFF':>5} "
-                  f"{r['machine_busy_fraction']:5.2f}")
+                  f"{r['machine_busy_fraction']:5.2f} {r['predicted_wall_seconds']:8.3f} "
+                  f"{r['measured_to_predicted']:8.2f}"
+                  f"{'' if abs(r['measured_to_predicted'] - 1) <= PREDICTION_TOLERANCE else ' (beyond 15 %)'}")
         else:
             print(f"{window:>12} {r['wall_seconds']:8.3f} {'-':>8} {'-':>10} {'ref':>5} "
                   f"{r['machine_busy_fraction']:5.2f}  (loopback reference)")
@@ -156,6 +167,7 @@ def main():
     one.add_argument("--proxied", choices=["yes", "no"], required=True)
     one.add_argument("--logs-identical", choices=["yes", "no"], required=True)
     one.add_argument("--rate-mbit", type=float, required=True)
+    one.add_argument("--predicted-s", type=float, help="chunkex-sim's wall time for the setting")
     one.add_argument("--append", required=True)
     one.set_defaults(func=run)
     end = sub.add_parser("final")

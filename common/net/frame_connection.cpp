@@ -16,8 +16,21 @@ constexpr size_t kReadBufferBytes = 16 * 1024;
 constexpr size_t kDirectReadMinBytes = 4 * 1024;
 // Frames gathered into one write; bounds the iovec count per syscall.
 constexpr size_t kMaxFramesPerWrite = 64;
+// Chunk payload bytes gathered into one write (at least one frame). Frames
+// count as queued until their whole write is done, and the relay stops
+// forwarding while its queued output is above its limit (8 MiB): a 64-frame
+// write of 128 KiB chunks held that much back until its last byte was out.
+constexpr size_t kChunkBytesPerWriteMax = 1 << 20;
 // How long a closing connection waits for the other side to close too.
 constexpr auto kLingerTime = std::chrono::seconds(2);
+
+// Drops the first `bytes` bytes of `buffers`.
+void drop_front(std::vector<asio::const_buffer>& buffers, size_t bytes) {
+  auto first = buffers.begin();
+  for (; first != buffers.end() && bytes >= first->size(); ++first) bytes -= first->size();
+  buffers.erase(buffers.begin(), first);
+  if (!buffers.empty()) buffers.front() += bytes;
+}
 
 }  // namespace
 
@@ -41,35 +54,41 @@ void FrameConnection::start(Callbacks callbacks) {
   do_read();
 }
 
+// While a payload is being filled, one read scatters into the rest of it and
+// then into the read buffer: the next frames' headers (and control frames)
+// come in the same syscall as the end of the payload.
 void FrameConnection::do_read() {
   std::span<uint8_t> payload_space = decoder_.payload_space();
-  bool direct = payload_space.size() >= kDirectReadMinBytes;
-  auto target = direct ? asio::buffer(payload_space.data(), payload_space.size())
-                       : asio::buffer(read_buffer_);
+  size_t direct_bytes = payload_space.size() >= kDirectReadMinBytes ? payload_space.size() : 0;
+  std::array<asio::mutable_buffer, 2> targets{asio::buffer(payload_space.data(), direct_bytes),
+                                              asio::buffer(read_buffer_)};
   auto self(shared_from_this());
-  socket_.async_read_some(target, [this, self, direct](const asio::error_code& ec, size_t bytes) {
-    if (closed_) return;
-    if (!ec) {
-      deliver(bytes, direct);
-      if (!closed_) do_read();
-    } else if (ec == asio::error::eof && decoder_.mid_frame()) {
-      finish("connection closed in the middle of a frame");
-    } else {
-      finish(ec == asio::error::eof ? "connection closed" : ec.message());
-    }
-  });
+  socket_.async_read_some(targets,
+                          [this, self, direct_bytes](const asio::error_code& ec, size_t bytes) {
+                            on_read(ec, bytes, direct_bytes);
+                          });
 }
 
-void FrameConnection::deliver(size_t bytes, bool direct) {
+void FrameConnection::on_read(const asio::error_code& ec, size_t bytes, size_t direct_bytes) {
+  if (closed_) return;
+  if (!ec) {
+    deliver(bytes, direct_bytes);
+    if (!closed_) do_read();
+  } else if (ec == asio::error::eof && decoder_.mid_frame()) {
+    finish("connection closed in the middle of a frame");
+  } else {
+    finish(ec == asio::error::eof ? "connection closed" : ec.message());
+  }
+}
+
+// `bytes` read: the first `direct_bytes` of them into the payload space.
+void FrameConnection::deliver(size_t bytes, size_t direct_bytes) {
   bytes_read_ += bytes;
   last_read_at_ = std::chrono::steady_clock::now();
   std::vector<Frame> frames;
-  bool ok = true;
-  if (direct) {
-    decoder_.payload_received(bytes, frames);
-  } else {
-    ok = decoder_.feed(ByteView(read_buffer_.data(), bytes), frames);
-  }
+  size_t direct = std::min(bytes, direct_bytes);
+  if (direct > 0) decoder_.payload_received(direct, frames);
+  bool ok = bytes == direct || decoder_.feed(ByteView(read_buffer_.data(), bytes - direct), frames);
   for (Frame& frame : frames) {
     if (closed_ || closing_) return;
     callbacks_.on_frame(std::move(frame));
@@ -105,7 +124,8 @@ void FrameConnection::enqueue(Outgoing outgoing) {
 }
 
 // One gather write: the queued control frames, then chunk frames up to and
-// including the first with file data, which then goes by sendfile.
+// including the first with file data (which then goes by sendfile) or up to
+// kChunkBytesPerWriteMax.
 void FrameConnection::do_write() {
   if (control_queue_.empty() && chunk_queue_.empty()) {
     if (closing_) half_close();
@@ -119,18 +139,48 @@ void FrameConnection::do_write() {
   while (control_in_flight_ < control_queue_.size() && control_in_flight_ < kMaxFramesPerWrite) {
     add(control_queue_[control_in_flight_++]);
   }
-  while (chunk_in_flight_ < chunk_queue_.size() && chunk_in_flight_ < kMaxFramesPerWrite) {
+  size_t chunk_bytes = 0;
+  while (chunk_in_flight_ < chunk_queue_.size() && chunk_in_flight_ < kMaxFramesPerWrite &&
+         chunk_bytes < kChunkBytesPerWriteMax) {
+    chunk_bytes += chunk_queue_[chunk_in_flight_].frame.payload.size();
     add(chunk_queue_[chunk_in_flight_++]);
     if (chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0) break;
   }
   watch_for_stall();
+  bool file_data_follows =
+      chunk_in_flight_ > 0 && chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0;
+  if (file_data_follows) return write_before_file_data(std::move(buffers));
   auto self(shared_from_this());
   asio::async_write(socket_, buffers, [this, self](const asio::error_code& ec, size_t bytes) {
-    if (closed_) return;
-    if (ec) return finish(ec.message());
-    bytes_written_ += bytes;
-    send_file_data();
+    on_buffers_written(ec, bytes);
   });
+}
+
+// The headers before file data go with MSG_MORE: they leave in one segment
+// with the first file bytes, so the other side wakes once for the frame
+// rather than once for its header. A short send writes the rest as usual.
+void FrameConnection::write_before_file_data(std::vector<asio::const_buffer> buffers) {
+  auto pending = std::make_shared<std::vector<asio::const_buffer>>(std::move(buffers));
+  auto self(shared_from_this());
+  socket_.async_send(
+      *pending, MSG_MORE, [this, self, pending](const asio::error_code& ec, size_t bytes) {
+        if (closed_ || ec) return on_buffers_written(ec, bytes);
+        bytes_written_ += bytes;
+        drop_front(*pending, bytes);
+        if (pending->empty()) return send_file_data();
+        asio::async_write(
+            socket_, *pending,
+            [this, self, pending](const asio::error_code& rest_ec, size_t rest_bytes) {
+              on_buffers_written(rest_ec, rest_bytes);
+            });
+      });
+}
+
+void FrameConnection::on_buffers_written(const asio::error_code& ec, size_t bytes) {
+  if (closed_) return;
+  if (ec) return finish(ec.message());
+  bytes_written_ += bytes;
+  send_file_data();
 }
 
 void FrameConnection::send_file_data() {

@@ -69,9 +69,12 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   };
 
   void do_read();
-  void deliver(size_t bytes, bool direct);
+  void on_read(const asio::error_code& ec, size_t bytes, size_t direct_bytes);
+  void deliver(size_t bytes, size_t direct_bytes);
   void enqueue(Outgoing outgoing);
   void do_write();
+  void write_before_file_data(std::vector<asio::const_buffer> buffers);
+  void on_buffers_written(const asio::error_code& ec, size_t bytes);
   void send_file_data();
   void pop_written(std::deque<Outgoing>& queue);
   void half_close();
