@@ -10,7 +10,9 @@ import os
 import platform
 import time
 
-TARGET_RATIO = 1.5
+# At the default window the run must stay within this of its bandwidth floor
+# (issue 11; it was 1.5 before the floor comparison).
+TARGET_RATIO = 1.2
 # chunkex-sim's predicted wall time against the measured one.
 PREDICTION_TOLERANCE = 0.15
 
