@@ -4,7 +4,9 @@
 // the others through one relay thread over loopback TCP; receivers pwrite
 // every chunk into an output file and, unless --no-hash, feed it to SHA-256
 // (OpenSSL EVP through common/sha256, as the clients do). Senders use
-// sendfile(2), as chunkex does for own chunks.
+// sendfile(2), as chunkex does for own chunks. With --hash-own each client
+// first hashes its own file, as a chunkex client must before it can announce
+// it (not part of the floor the issue defines; run.sh reports it beside).
 //
 // Each client has one connection to the relay: a sender thread writes frames
 // into it and a receiver thread reads the frames relayed to it. The relay is
@@ -61,6 +63,7 @@ struct Options {
   std::string out_dir;
   uint32_t chunk_bytes = 128 * 1024;
   bool hash = true;
+  bool hash_own = false;
 };
 
 [[noreturn]] void fail(const std::string& what) {
@@ -274,7 +277,27 @@ void run_receiver(int fd, size_t self, const Options& options) {
   }
 }
 
+// What a chunkex client does before it announces its file: read it whole and
+// SHA-256 it (1 MiB reads, as common/io/file_chunk_store.cpp describe_file()).
+void hash_own_file(size_t self, const Options& options) {
+  std::string path = fmt::format("{}/{}.file", options.data_dir, letter(self));
+  int file_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (file_fd < 0) fail("cannot open " + path);
+  chunkex::Sha256 hasher;
+  std::vector<uint8_t> block(1 << 20);
+  for (uint64_t offset = 0;;) {
+    ssize_t got = ::pread(file_fd, block.data(), block.size(), static_cast<off_t>(offset));
+    if (got < 0) fail("cannot read " + path);
+    if (got == 0) break;
+    hasher.update(chunkex::ByteView(block.data(), static_cast<size_t>(got)));
+    offset += static_cast<uint64_t>(got);
+  }
+  ::close(file_fd);
+  fmt::print("{}: own sha256 {}\n", letter(self), chunkex::to_hex(hasher.finish()));
+}
+
 void run_client(uint16_t port, size_t self, const Options& options) {
+  if (options.hash_own) hash_own_file(self, options);
   int fd = connect_to_relay(port, self);
   std::thread sender([&] { run_sender(fd, self, options); });
   run_receiver(fd, self, options);
@@ -308,6 +331,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, kChunkBytesMax));
   bool no_hash = false;
   app.add_flag("--no-hash", no_hash, "receivers do not hash what they receive");
+  app.add_flag("--hash-own", options.hash_own,
+               "each client first hashes its own file (as a chunkex client before ANNOUNCE)");
   CLI11_PARSE(app, argc, argv);
   options.hash = !no_hash;
   std::filesystem::create_directories(options.out_dir);

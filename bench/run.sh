@@ -5,7 +5,8 @@
 # up to 2x slower here), then N times in turn: the floor
 # (bench/bare_relay.cpp: the same bytes moved the same way with no protocol,
 # receivers pwrite and SHA-256 every byte), the exchange (server + 4
-# clients) and the floor without hashing. Each run's wall seconds, CPU
+# clients), the floor without hashing and the floor with each client first
+# hashing its own file (--hash-own). Each run's wall seconds, CPU
 # seconds (user, system) and peak RSS of every process; the exchange's logs
 # must be byte-identical in every run. Then a shorter run of the floor and of
 # the exchange under `strace -f -c` (4 x --trace-chunks chunks) gives
@@ -74,6 +75,10 @@ for run in $(seq "$runs"); do
   fi
   floor_run "$work/floor-no-hash" bench/data/input --no-hash
   record floor_no_hash "$work/floor-no-hash"
+  # Beside the floor, not instead of it: the floor plus the own-file hashing
+  # a chunkex client cannot skip (ANNOUNCE carries the digest).
+  floor_run "$work/floor-hash-own" bench/data/input --hash-own
+  record floor_hash_own "$work/floor-hash-own"
 done
 
 echo "== syscalls: strace -f -c, 4 x $trace_chunks chunks"
