@@ -40,6 +40,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/bytes.h"
+#include "common/io/file_chunk_store.h"
 #include "common/sha256.h"
 
 namespace {
@@ -277,23 +278,15 @@ void run_receiver(int fd, size_t self, const Options& options) {
   }
 }
 
-// What a chunkex client does before it announces its file: read it whole and
-// SHA-256 it (1 MiB reads, as common/io/file_chunk_store.cpp describe_file()).
+// What a chunkex client does before it announces its file: the same
+// describe_file() (common/io/file_chunk_store.h) reads it whole and hashes it.
 void hash_own_file(size_t self, const Options& options) {
   std::string path = fmt::format("{}/{}.file", options.data_dir, letter(self));
   int file_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (file_fd < 0) fail("cannot open " + path);
-  chunkex::Sha256 hasher;
-  std::vector<uint8_t> block(1 << 20);
-  for (uint64_t offset = 0;;) {
-    ssize_t got = ::pread(file_fd, block.data(), block.size(), static_cast<off_t>(offset));
-    if (got < 0) fail("cannot read " + path);
-    if (got == 0) break;
-    hasher.update(chunkex::ByteView(block.data(), static_cast<size_t>(got)));
-    offset += static_cast<uint64_t>(got);
-  }
+  chunkex::FileAnnouncement own = chunkex::describe_file(file_fd, path);
   ::close(file_fd);
-  fmt::print("{}: own sha256 {}\n", letter(self), chunkex::to_hex(hasher.finish()));
+  fmt::print("{}: own sha256 {}\n", letter(self), chunkex::to_hex(own.sha256));
 }
 
 void run_client(uint16_t port, size_t self, const Options& options) {
