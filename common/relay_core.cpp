@@ -67,8 +67,10 @@ void RelayCore::set_exchange_state(ExchangeState next) {
 void RelayCore::update_exchange_state() {
   if (!exchange_running()) return;
   if (any_absent()) {
-    return set_exchange_state(restored_waiting_ ? ExchangeState::kRestoredWaiting
-                                                : ExchangeState::kPaused);
+    // A restored exchange waits for everyone until everyone is back.
+    return set_exchange_state(state_ == ExchangeState::kRestoredWaiting
+                                  ? ExchangeState::kRestoredWaiting
+                                  : ExchangeState::kPaused);
   }
   if (recovery_->any_catching_up()) return set_exchange_state(ExchangeState::kCatchingUp);
   set_exchange_state(pipeline_->all_delivered() ? ExchangeState::kClosing
@@ -715,7 +717,6 @@ void RelayCore::resume_exchange() {
     }
   }
   for (size_t p = 0; p < peers_.size(); ++p) send_refetches(static_cast<PeerIndex>(p));
-  restored_waiting_ = false;
   update_exchange_state();
   outbox_.log(line(max_clock(), fmt::format("exchange resumed at round {}", delivered)));
   outbox_.notice(fmt::format("everyone is back: exchange resumed at round {}", delivered));
@@ -789,7 +790,6 @@ void RelayCore::restore(const SavedExchange& saved) {
     }
     clocks_us_ = plan.clocks_after_us;
   }
-  restored_waiting_ = true;
   set_exchange_state(ExchangeState::kRestoredWaiting);
   saved_ = SavedExchange{saved.roster, rounds_delivered()};
   outbox_.persist(saved_);

@@ -251,7 +251,6 @@ class RelayCore {
   std::optional<RoundPipeline> pipeline_;  // once the exchange starts
   std::optional<Recovery> recovery_;       // once the exchange starts
   uint64_t rounds_total_ = 0;
-  bool restored_waiting_ = false;   // restored; not everyone is back yet
   std::vector<ClockUs> clocks_us_;  // clocks as of the last delivered round
   // The first kMaxRejectionsListed reasons are kept for the log; the rest
   // only counted.

@@ -22,6 +22,11 @@ void PeerHost::start(TimeMs now_ms) {
 
 // A fresh PeerCore per connection: a returning one finds its saved progress
 // through the store, exactly as a restarted process would.
+// The core's time leaves out what the process spent frozen (HostClock).
+void PeerHost::tell_core_time(TimeMs now_ms) {
+  core_->on_time(clock_.core_time(now_ms));
+}
+
 void PeerHost::on_connected(const std::string& address, TimeMs now_ms) {
   now_ms_ = now_ms;
   connecting_ = false;
@@ -31,7 +36,7 @@ void PeerHost::on_connected(const std::string& address, TimeMs now_ms) {
   PeerSettings settings{config_.window, config_.idle_timeout_s, PeerAuth{config_.token}};
   settings.handshake_timeout_s = config_.handshake_timeout_s;
   core_.emplace(settings, store_, static_cast<PeerOutbox&>(*this));
-  core_->on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   core_->on_connected();
   last_progress_ms_ = now_ms;
   if (notices_.progress_period_ms() > 0) next_progress_ms_ = now_ms + notices_.progress_period_ms();
@@ -68,7 +73,7 @@ void PeerHost::on_connect_failed(bool refused, const std::string& why, TimeMs no
 void PeerHost::on_frame(Frame frame, TimeMs now_ms) {
   if (!core_ || core_->finished()) return;
   now_ms_ = now_ms;
-  core_->on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   bool is_flag = frame.type == FrameType::kFlag;
   tell_imposed_settings(frame);
   core_->on_frame(std::move(frame));
@@ -96,7 +101,7 @@ void PeerHost::tell_imposed_settings(const Frame& frame) {
 void PeerHost::on_stream_error(const std::string& what, TimeMs now_ms) {
   if (!core_ || core_->finished()) return;
   now_ms_ = now_ms;
-  core_->on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   core_->on_stream_error(what);
 }
 
@@ -105,7 +110,7 @@ void PeerHost::on_stream_error(const std::string& what, TimeMs now_ms) {
 void PeerHost::on_closed(TimeMs now_ms) {
   if (!core_ || core_->finished()) return;
   now_ms_ = now_ms;
-  core_->on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   std::optional<std::string> problem =
       core_->exchanging() ? store_.own_file_problem() : std::nullopt;
   if (problem) return core_->on_local_failure(*problem);
@@ -116,7 +121,7 @@ void PeerHost::on_shutdown(const std::string& why, int exit_code, TimeMs now_ms)
   now_ms_ = now_ms;
   shutdown_exit_code_ = exit_code;
   if (core_ && !core_->finished()) {
-    core_->on_time(clock_.core_time(now_ms));
+    tell_core_time(now_ms);
     return core_->on_shutdown(why);
   }
   if (ended_) return;
@@ -132,7 +137,7 @@ void PeerHost::on_shutdown(const std::string& why, int exit_code, TimeMs now_ms)
 
 void PeerHost::on_time(TimeMs now_ms) {
   now_ms_ = now_ms;
-  if (core_ && !core_->finished()) core_->on_time(clock_.core_time(now_ms));
+  if (core_ && !core_->finished()) tell_core_time(now_ms);
   check_records();
   if (now_ms >= next_progress_ms_) show_progress(now_ms);
   if (connecting_ && now_ms >= connect_deadline_ms_) {

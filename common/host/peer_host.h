@@ -96,6 +96,7 @@ class PeerHost : private PeerOutbox {
   // A log that could not be written ends the peer: the server is told, so
   // the others end at once too.
   void check_records();
+  void tell_core_time(TimeMs now_ms);
 
   Config config_;
   ChunkStore& store_;

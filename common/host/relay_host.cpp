@@ -70,45 +70,50 @@ void RelayHost::on_listening(const std::string& address, bool loopback, TimeMs n
   after_event(now_ms);
 }
 
-void RelayHost::on_connect(ConnId conn, TimeMs now_ms) {
+// The core's time leaves out what the process spent frozen (HostClock).
+void RelayHost::tell_core_time(TimeMs now_ms) {
   core_.on_time(clock_.core_time(now_ms));
+}
+
+void RelayHost::on_connect(ConnId conn, TimeMs now_ms) {
+  tell_core_time(now_ms);
   core_.on_connect(conn);
   after_event(now_ms);
 }
 
 void RelayHost::on_frame(ConnId conn, Frame frame, TimeMs now_ms) {
-  core_.on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   core_.on_frame(conn, std::move(frame));
   after_event(now_ms);
 }
 
 void RelayHost::on_stream_error(ConnId conn, const std::string& what, TimeMs now_ms) {
-  core_.on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   core_.on_stream_error(conn, what);
   after_event(now_ms);
 }
 
 void RelayHost::on_closed(ConnId conn, TimeMs now_ms) {
-  core_.on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   core_.on_disconnect(conn);
   after_event(now_ms);
 }
 
 void RelayHost::on_output_written(TimeMs now_ms) {
-  core_.on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   core_.on_output_queued(link_.queued_bytes());
   after_event(now_ms);
 }
 
 void RelayHost::on_shutdown(const std::string& why, int exit_code, TimeMs now_ms) {
   shutdown_exit_code_ = exit_code;
-  core_.on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   core_.on_shutdown(why);
   after_event(now_ms);
 }
 
 void RelayHost::on_time(TimeMs now_ms) {
-  core_.on_time(clock_.core_time(now_ms));
+  tell_core_time(now_ms);
   if (now_ms >= next_progress_ms_) show_progress(now_ms);
   if (finished_ && now_ms >= flush_deadline_ms_ && !flushed_) {
     flushed_ = true;

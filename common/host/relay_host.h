@@ -107,6 +107,7 @@ class RelayHost : private RelayOutbox {
   // A record that could not be written ends the exchange (every peer is
   // told) and the process exits 1 naming it.
   void check_records();
+  void tell_core_time(TimeMs now_ms);
   void show_progress(TimeMs now_ms);
   void print_summary(const RelayOutcome& outcome, double wall_seconds);
   nlohmann::json summary_json(const RelayOutcome& outcome, double wall_seconds) const;

@@ -105,8 +105,7 @@ void FileChunkStore::begin_file(PeerIndex owner, uint64_t size_bytes) {
   make_directories(out_dir_);
   std::string path = temporary_path(final_path(owner));
   close_incoming(owner);
-  ::unlink(path.c_str());  // from an earlier exchange; a link is removed, not followed
-  int fd = open_for_writing(path, true);
+  int fd = create_replacing(path);  // an earlier exchange may have left one
   incoming(owner).fd = fd;
   incoming(owner).size_bytes = size_bytes;
   if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) throw_errno("cannot size", path);

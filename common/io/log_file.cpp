@@ -66,6 +66,11 @@ int open_for_writing(const std::string& path, bool exclusive) {
   return fd;
 }
 
+int create_replacing(const std::string& path) {
+  ::unlink(path.c_str());
+  return open_for_writing(path, true);
+}
+
 LogFile::~LogFile() {
   close();
 }
@@ -113,8 +118,7 @@ void LogFile::close() {
 
 void write_file_atomically(const std::string& path, const std::string& text) {
   std::string temporary = path + ".part";
-  ::unlink(temporary.c_str());  // left by a run that died; a link is removed, not followed
-  int fd = open_for_writing(temporary, true);
+  int fd = create_replacing(temporary);  // a run that died may have left one
   int error_number = write_all(fd, text);
   if (::close(fd) != 0 && error_number == 0) error_number = errno;
   if (error_number == 0 && std::rename(temporary.c_str(), path.c_str()) != 0) {

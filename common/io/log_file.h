@@ -48,6 +48,9 @@ void make_directories(const std::string& dir);
 // file is written is refused with a message saying so. Returns the fd; throws
 // std::runtime_error naming the path.
 int open_for_writing(const std::string& path, bool exclusive);
+// A new file at `path`: whatever is there (a stale file, a planted link) is
+// removed, not followed, and the file is created exclusively. Returns the fd.
+int create_replacing(const std::string& path);
 
 // Writes `text` to `path` through a temporary name (`path`.part, created
 // exclusively) and a rename, so a reader never sees half a file. On failure
