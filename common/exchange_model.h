@@ -14,6 +14,15 @@
 
 namespace chunkex {
 
+// Rounds are opened (a peer's requests) and forwarded (the relay) in batches
+// of a quarter of the bound on rounds in flight, at least one: refilled once
+// that many are free. A batch is one write and one wakeup on the other side
+// rather than one per round, and at least three quarters of the window stay in
+// flight. Only when things are sent changes, never what (DESIGN §1.3).
+constexpr uint64_t refill_batch_rounds(uint64_t rounds_in_flight_max) {
+  return rounds_in_flight_max / 4 > 1 ? rounds_in_flight_max / 4 : 1;
+}
+
 struct PlannedRequest {
   bool idle = true;
   PeerIndex target = 0;

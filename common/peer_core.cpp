@@ -161,6 +161,12 @@ void PeerCore::handle_flag(const Frame& frame) {
   chunk_bytes_ = flag->chunk_bytes;
   bool returning = flag->returning_slots != 0;
   self_ = returning ? choose_returning_slot(*flag) : flag->peer;
+  // Said before the own file is hashed (a second or more for a large file):
+  // whoever starts clients in turn, waiting for each to join so that IDs
+  // follow that order, can start the next one now, and the hashes overlap.
+  if (!returning) {
+    outbox_.notice(fmt::format("joined as client {} of {}", peer_letter(*self_), peer_count_));
+  }
   own_file_ = store_.open_own_file(*self_);
   FileLayout layout{own_file_.size_bytes, chunk_bytes_};
   if (!chunk_count_fits(layout)) {
@@ -176,8 +182,6 @@ void PeerCore::handle_flag(const Frame& frame) {
     }
     outbox_.notice(fmt::format("coming back as client {} of {} ({} rounds completed before)",
                                peer_letter(*self_), peer_count_, announce.resume.rounds_completed));
-  } else {
-    outbox_.notice(fmt::format("joined as client {} of {}", peer_letter(*self_), peer_count_));
   }
   claim_ = announce.resume;
   outbox_.send(encode(announce));
@@ -324,14 +328,17 @@ void PeerCore::complete_file(PeerIndex owner, OpenRound& round, bool replaying) 
                            incoming_[owner]->layout.chunk_count())));
 }
 
-// Keeps requests for up to `window_` incomplete rounds in flight.
+// Keeps requests for up to `window_` incomplete rounds in flight, sent in
+// batches (refill_batch_rounds).
 // A returning peer opens at least the rounds the server forwarded before it
 // left (they are forwarded to it again); it answered every forward of the
 // rounds already delivered, and the server holds its requests up to
 // forwarded_rounds.
 void PeerCore::send_requests() {
-  while (phase_ == Phase::kExchanging && !model_->finished() &&
-         (rounds_.size() < window_ || model_->next_round() < resume_.forwarded_rounds)) {
+  bool refill = rounds_.size() + refill_batch_rounds(window_) <= window_;
+  while (
+      phase_ == Phase::kExchanging && !model_->finished() &&
+      ((refill && rounds_.size() < window_) || model_->next_round() < resume_.forwarded_rounds)) {
     OpenRound round;
     round.plan = model_->plan_next_round();
     round.requesters = round.plan.requesters_of(*self_);

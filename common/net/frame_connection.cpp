@@ -3,6 +3,7 @@
 #include <sys/sendfile.h>
 
 #include <cerrno>
+#include <limits>
 
 #include <fmt/format.h>
 #include <cstring>
@@ -23,6 +24,13 @@ constexpr size_t kMaxFramesPerWrite = 64;
 constexpr size_t kChunkBytesPerWriteMax = 1 << 20;
 // How long a closing connection waits for the other side to close too.
 constexpr auto kLingerTime = std::chrono::seconds(2);
+
+// asio::transfer_all() ends each send at 64 KiB, so a 128 KiB chunk took two
+// sendmsg calls; this lets one call take the whole gather (the kernel may
+// still take less, and async_write then sends the rest).
+size_t whole_gather(const asio::error_code& ec, size_t /*bytes_so_far*/) {
+  return ec ? 0 : std::numeric_limits<size_t>::max();
+}
 
 // Drops the first `bytes` bytes of `buffers`.
 void drop_front(std::vector<asio::const_buffer>& buffers, size_t bytes) {
@@ -120,7 +128,20 @@ void FrameConnection::enqueue(Outgoing outgoing) {
   bool bulk = carries_chunk_data(outgoing.frame.type);
   queued_bytes_ += outgoing.frame.payload.size();
   (bulk ? chunk_queue_ : control_queue_).push_back(std::move(outgoing));
-  if (!write_in_flight()) do_write();
+  if (!write_in_flight()) schedule_write();
+}
+
+// The write starts once the handler that queued a frame is done, so that
+// every frame it queued (a relay forwards a batch of rounds in one go) leaves
+// in the same sendmsg rather than the first alone.
+void FrameConnection::schedule_write() {
+  if (write_scheduled_) return;
+  write_scheduled_ = true;
+  auto self(shared_from_this());
+  asio::post(socket_.get_executor(), [this, self] {
+    write_scheduled_ = false;
+    if (!closed_ && !write_in_flight()) do_write();
+  });
 }
 
 // One gather write: the queued control frames, then chunk frames up to and
@@ -151,9 +172,9 @@ void FrameConnection::do_write() {
       chunk_in_flight_ > 0 && chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0;
   if (file_data_follows) return write_before_file_data(std::move(buffers));
   auto self(shared_from_this());
-  asio::async_write(socket_, buffers, [this, self](const asio::error_code& ec, size_t bytes) {
-    on_buffers_written(ec, bytes);
-  });
+  asio::async_write(
+      socket_, buffers, whole_gather,
+      [this, self](const asio::error_code& ec, size_t bytes) { on_buffers_written(ec, bytes); });
 }
 
 // The headers before file data go with MSG_MORE: they leave in one segment
@@ -169,7 +190,7 @@ void FrameConnection::write_before_file_data(std::vector<asio::const_buffer> buf
         drop_front(*pending, bytes);
         if (pending->empty()) return send_file_data();
         asio::async_write(
-            socket_, *pending,
+            socket_, *pending, whole_gather,
             [this, self, pending](const asio::error_code& rest_ec, size_t rest_bytes) {
               on_buffers_written(rest_ec, rest_bytes);
             });
@@ -225,7 +246,7 @@ void FrameConnection::pop_written(std::deque<Outgoing>& queue) {
 void FrameConnection::close_after_flush() {
   if (closed_) return;
   closing_ = true;
-  if (!write_in_flight()) do_write();
+  if (!write_in_flight()) schedule_write();
 }
 
 // Closing at once with unread input would make the kernel send RST, and the

@@ -72,6 +72,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   void on_read(const asio::error_code& ec, size_t bytes, size_t direct_bytes);
   void deliver(size_t bytes, size_t direct_bytes);
   void enqueue(Outgoing outgoing);
+  void schedule_write();
   void do_write();
   void write_before_file_data(std::vector<asio::const_buffer> buffers);
   void on_buffers_written(const asio::error_code& ec, size_t bytes);
@@ -97,6 +98,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   size_t control_in_flight_ = 0;  // fronts of the queues in the current write
   size_t chunk_in_flight_ = 0;
   uint64_t queued_bytes_ = 0;
+  bool write_scheduled_ = false;  // a do_write() is posted
   bool closing_ = false;
   bool closed_ = false;
   uint64_t bytes_read_ = 0;

@@ -100,9 +100,11 @@ ProtocolFault RoundPipeline::record_answer(PeerIndex peer, Frame frame) {
 }
 
 const RoundPlan* RoundPipeline::forward_next(uint32_t rounds_in_flight_max) {
-  if (rounds_in_flight() >= rounds_in_flight_max || rounds_in_flight() >= rounds_.size()) {
-    return nullptr;
+  if (rounds_in_flight() + refill_batch_rounds(rounds_in_flight_max) <= rounds_in_flight_max) {
+    refilling_ = true;
   }
+  if (rounds_in_flight() >= rounds_in_flight_max) refilling_ = false;
+  if (!refilling_ || rounds_in_flight() >= rounds_.size()) return nullptr;
   RoundState& state = rounds_[rounds_in_flight()];
   if (state.requests_missing > 0) return nullptr;
   state.forwarded = true;

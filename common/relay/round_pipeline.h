@@ -57,8 +57,8 @@ class RoundPipeline {
   ProtocolFault record_answer(PeerIndex peer, Frame frame);
 
   // The next round, if every request is in and fewer than
-  // `rounds_in_flight_max` rounds are forwarded ahead of delivery. It counts
-  // as forwarded once returned.
+  // `rounds_in_flight_max` rounds are forwarded ahead of delivery, refilled in
+  // batches (refill_batch_rounds). It counts as forwarded once returned.
   const RoundPlan* forward_next(uint32_t rounds_in_flight_max);
   // The oldest forwarded round once every answer is in.
   std::optional<DeliveredRound> deliver_next();
@@ -95,6 +95,7 @@ class RoundPipeline {
   uint64_t next_forward_round_ = 0;
   uint64_t next_deliver_round_ = 0;
   bool all_delivered_ = false;
+  bool refilling_ = true;  // forwarding a batch until rounds_in_flight_max are out
 };
 
 }  // namespace chunkex
