@@ -112,6 +112,26 @@ TEST_CASE("after ROSTER the peer keeps `window` rounds of requests in flight") {
   CHECK(h.core.progress().chunks_needed == 9);
 }
 
+TEST_CASE("requests are refilled in batches of a quarter window") {
+  PeerHarness h(8);  // batches of 2 rounds
+  h.join();
+  REQUIRE(h.take_sent().size() == 1 + 8);  // ANNOUNCE, rounds 0..7
+  h.core.on_frame(h.send_chunk(0, 1, 0, 16800));
+  h.core.on_frame(encode(RequestMessage{0, 3, 0, 1500}));
+  std::vector<Frame> sent = h.take_sent();
+  REQUIRE(sent.size() == 1);  // the answer; 7 rounds still open
+  CHECK(sent[0].type == FrameType::kChunkData);
+  // Round 1: A asks C, C asks A (the clocks of the default costs).
+  h.core.on_frame(h.send_chunk(1, 2, 0, 36600));
+  h.core.on_frame(encode(RequestMessage{1, 2, 0, 21300}));
+  sent = h.take_sent();
+  REQUIRE(sent.size() == 3);  // the answer, then rounds 8 and 9 together
+  CHECK(sent[0].type == FrameType::kChunkData);
+  CHECK(sent[1].type == FrameType::kRequestChunk);
+  CHECK(decode_request(sent[1])->round == 8);
+  CHECK(sent[2].type == FrameType::kIdle);  // 9 rounds move the 9 chunks; round 9 is all IDLE
+}
+
 TEST_CASE("a window larger than the exchange sends every request and the final IDLE") {
   PeerHarness h(64);
   h.join();
@@ -216,6 +236,10 @@ TEST_CASE("an own file that cannot be opened is a clear error, told to the serve
   h.flag();
   h.check_failed("cannot open own file data/A.file", true);
   CHECK(h.out.to_server.size() == 1);  // the ERROR, no ANNOUNCE
+  // Said before the own file is opened and hashed, so a script that starts
+  // clients in turn need not wait for the hash (DESIGN §5.3).
+  REQUIRE_FALSE(h.out.notices.empty());
+  CHECK(h.out.notices.front() == "joined as client A of 4");
 }
 
 TEST_CASE("frames out of order or not for a peer are protocol errors") {
