@@ -6,6 +6,7 @@
 // frames are checked against it).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -20,7 +21,7 @@ namespace chunkex {
 // rather than one per round, and at least three quarters of the window stay in
 // flight. Only when things are sent changes, never what (DESIGN §1.3).
 constexpr uint64_t refill_batch_rounds(uint64_t rounds_in_flight_max) {
-  return rounds_in_flight_max / 4 > 1 ? rounds_in_flight_max / 4 : 1;
+  return std::max<uint64_t>(1, rounds_in_flight_max / 4);
 }
 
 struct PlannedRequest {

@@ -100,12 +100,14 @@ ProtocolFault RoundPipeline::record_answer(PeerIndex peer, Frame frame) {
 }
 
 const RoundPlan* RoundPipeline::forward_next(uint32_t rounds_in_flight_max) {
-  if (rounds_in_flight() + refill_batch_rounds(rounds_in_flight_max) <= rounds_in_flight_max) {
-    refilling_ = true;
-  }
-  if (rounds_in_flight() >= rounds_in_flight_max) refilling_ = false;
-  if (!refilling_ || rounds_in_flight() >= rounds_.size()) return nullptr;
-  RoundState& state = rounds_[rounds_in_flight()];
+  // A batch starts once a batch's worth is free and goes on (as requests
+  // come in) until the bound is reached.
+  uint64_t in_flight = rounds_in_flight();
+  refilling_ =
+      in_flight < rounds_in_flight_max &&
+      (refilling_ || in_flight + refill_batch_rounds(rounds_in_flight_max) <= rounds_in_flight_max);
+  if (!refilling_ || in_flight >= rounds_.size()) return nullptr;
+  RoundState& state = rounds_[in_flight];
   if (state.requests_missing > 0) return nullptr;
   state.forwarded = true;
   ++next_forward_round_;
