@@ -68,10 +68,11 @@ class FuzzInput {
   size_t pos_ = 0;
 };
 
-// Same type and payload, and neither or both carry their chunk by reference.
+// Same type and payload, and neither or both carry their chunk by reference
+// (or held by the link).
 inline bool same_frame(const Frame& a, const Frame& b) {
   return a.type == b.type && a.data_ref.has_value() == b.data_ref.has_value() &&
-         a.payload.size() == b.payload.size() &&
+         (a.held == nullptr) == (b.held == nullptr) && a.payload.size() == b.payload.size() &&
          std::equal(a.payload.begin(), a.payload.end(), b.payload.begin());
 }
 

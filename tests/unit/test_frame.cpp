@@ -203,6 +203,104 @@ TEST_CASE("reading payloads straight into payload_space yields the same frames")
   }
 }
 
+namespace {
+
+// A test's held chunk: the bytes themselves (a relay's are in a pipe).
+struct BytesHeld : HeldChunk {
+  Bytes bytes;
+  uint32_t length_bytes() const override { return static_cast<uint32_t>(bytes.size()); }
+};
+
+// Reads `stream` `read_size` bytes at a time as a relay's transport does with
+// hold_chunk_bodies(1): each body to hold is taken from the stream whole and
+// held, or (`give_back`) half of it is taken and handed back inline.
+std::vector<Frame> decode_holding(const Bytes& stream, size_t read_size, bool give_back) {
+  FrameDecoder decoder;
+  decoder.hold_chunk_bodies(1);
+  std::vector<Frame> frames;
+  size_t pos = 0;
+  while (pos < stream.size()) {
+    if (size_t rest = decoder.body_to_hold()) {
+      size_t take = give_back ? rest / 2 : rest;
+      Bytes taken(stream.begin() + static_cast<ptrdiff_t>(pos),
+                  stream.begin() + static_cast<ptrdiff_t>(pos + take));
+      pos += take;
+      if (give_back) {
+        decoder.read_body_inline(taken, frames);
+        continue;
+      }
+      auto held = std::make_shared<BytesHeld>();
+      held->bytes.assign(decoder.body_arrived().begin(), decoder.body_arrived().end());
+      held->bytes.insert(held->bytes.end(), taken.begin(), taken.end());
+      decoder.body_held(held, frames);
+      continue;
+    }
+    std::span<uint8_t> space = decoder.payload_space();
+    size_t n = std::min(read_size, stream.size() - pos);
+    if (!space.empty()) {
+      n = std::min(n, space.size());
+      std::copy_n(stream.begin() + static_cast<ptrdiff_t>(pos), n, space.begin());
+      decoder.payload_received(n, frames);
+    } else {
+      REQUIRE(decoder.feed(ByteView(stream).subspan(pos, n), frames));
+    }
+    pos += n;
+  }
+  CHECK_FALSE(decoder.mid_frame());
+  return frames;
+}
+
+// The frames with their held bytes put back in the payload; counts them.
+std::vector<Frame> inlined(std::vector<Frame> frames, size_t& held_count) {
+  held_count = 0;
+  for (Frame& frame : frames) {
+    if (!frame.held) continue;
+    CHECK(frame.payload.size() == kChunkHeaderBytes);
+    CHECK(chunk_data_bytes(frame) == frame.held->length_bytes());
+    const Bytes& bytes = dynamic_cast<const BytesHeld&>(*frame.held).bytes;
+    frame.payload.insert(frame.payload.end(), bytes.begin(), bytes.end());
+    frame.held = nullptr;
+    ++held_count;
+  }
+  return frames;
+}
+
+}  // namespace
+
+TEST_CASE("a chunk's data held beside the payload, or handed back, gives the same frames") {
+  const std::vector<Frame> want = sample_frames();
+  const Bytes stream = concat(want);
+  for (size_t read_size = 1; read_size <= stream.size(); ++read_size) {
+    CAPTURE(read_size);
+    size_t held_count = 0;
+    check_same_frames(inlined(decode_holding(stream, read_size, false), held_count), want);
+    // A body is held unless the read that completed its chunk header brought
+    // all of it too; a control frame never is.
+    if (read_size == 1) CHECK(held_count == 2);
+    if (read_size == stream.size()) CHECK(held_count == 0);
+    std::vector<Frame> handed_back = decode_holding(stream, read_size, true);
+    check_same_frames(inlined(handed_back, held_count), want);
+    CHECK(held_count == 0);
+  }
+}
+
+TEST_CASE("only chunk data of at least hold_chunk_bodies' bytes is held") {
+  Frame chunk = chunk_frame_ending_with(FrameType::kChunkData, "<END>");  // 21 data bytes
+  const Bytes stream = concat({encode(RequestMessage{5, 1, 2, 9000}), chunk});
+  for (uint32_t min_body : {0u, 21u, 22u}) {
+    CAPTURE(min_body);
+    FrameDecoder decoder;
+    decoder.hold_chunk_bodies(min_body);
+    std::vector<Frame> frames;
+    REQUIRE(decoder.feed(ByteView(stream).first(stream.size() - 1), frames));
+    CHECK(frames.size() == 1);  // the request, whole
+    bool holds = min_body == 21;
+    CHECK(decoder.body_to_hold() == (holds ? 1u : 0u));
+    CHECK(decoder.body_arrived().size() == (holds ? 20u : 0u));
+    CHECK(decoder.payload_space().size() == (holds ? 0u : 1u));
+  }
+}
+
 TEST_CASE("payload_space is the missing part of the payload being filled") {
   Frame frame = chunk_frame_ending_with(FrameType::kSendChunk, "<END>");
   const Bytes stream = encode_frame(frame);
