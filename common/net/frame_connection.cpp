@@ -383,7 +383,6 @@ void FrameConnection::finish(const std::string& why) {
   socket_.close(ignored);
   control_queue_.clear();
   chunk_queue_.clear();
-  holding_.reset();  // its pipe is closed, what it held is lost with the connection
   queued_bytes_ = 0;
   if (callbacks_.on_closed) callbacks_.on_closed(why);
 }
