@@ -111,14 +111,7 @@ bool FrameDecoder::parse_header() {
     return false;
   }
   type_ = *type;
-  body_bytes_ = 0;
-  size_t inline_bytes = length;
-  if (hold_min_body_bytes_ > 0 && carries_chunk_data(type_) &&
-      length >= kChunkHeaderBytes + hold_min_body_bytes_) {
-    body_bytes_ = length - kChunkHeaderBytes;
-    inline_bytes = kChunkHeaderBytes;
-  }
-  payload_.resize(inline_bytes);
+  payload_.resize(length);
   payload_filled_ = 0;
   return true;
 }
@@ -140,60 +133,21 @@ bool FrameDecoder::feed(ByteView bytes, std::vector<Frame>& frames) {
     payload_filled_ += take;
     used += take;
     if (payload_filled_ < payload_.size()) break;
-    if (holding_body()) {
-      size_t body_take = std::min(body_to_hold(), bytes.size() - used);
-      body_arrived_.insert(body_arrived_.end(), bytes.begin() + static_cast<ptrdiff_t>(used),
-                           bytes.begin() + static_cast<ptrdiff_t>(used + body_take));
-      used += body_take;
-      // The whole body came in the buffer: nothing is left to hold.
-      if (body_to_hold() == 0) read_body_inline({}, frames);
-      continue;
-    }
     complete_frame_if_full(frames);
   }
   return true;
 }
 
-size_t FrameDecoder::body_to_hold() const {
-  if (!holding_body() || payload_filled_ < payload_.size()) return 0;
-  return body_bytes_ - body_arrived_.size();
-}
-
-void FrameDecoder::body_held(std::shared_ptr<HeldChunk> held, std::vector<Frame>& frames) {
-  assert(body_to_hold() > 0 && held && held->length_bytes() == body_bytes_);
-  frames.push_back(Frame{type_, std::move(payload_), std::nullopt, std::move(held)});
-  start_next_frame();
-}
-
-void FrameDecoder::read_body_inline(ByteView taken, std::vector<Frame>& frames) {
-  assert(holding_body() && body_arrived_.size() + taken.size() <= body_bytes_);
-  payload_.insert(payload_.end(), body_arrived_.begin(), body_arrived_.end());
-  payload_.insert(payload_.end(), taken.begin(), taken.end());
-  payload_filled_ = payload_.size();
-  payload_.resize(kChunkHeaderBytes + body_bytes_);
-  body_bytes_ = 0;
-  body_arrived_ = Bytes{};
-  complete_frame_if_full(frames);
-}
-
 void FrameDecoder::complete_frame_if_full(std::vector<Frame>& frames) {
-  if (header_filled_ < kFrameHeaderBytes || payload_filled_ < payload_.size() || holding_body()) {
-    return;
-  }
+  if (header_filled_ < kFrameHeaderBytes || payload_filled_ < payload_.size()) return;
   frames.push_back(Frame{type_, std::move(payload_)});
-  start_next_frame();
-}
-
-void FrameDecoder::start_next_frame() {
   payload_ = Bytes{};
   payload_filled_ = 0;
   header_filled_ = 0;
-  body_bytes_ = 0;
-  body_arrived_ = Bytes{};
 }
 
 std::span<uint8_t> FrameDecoder::payload_space() {
-  if (failed() || header_filled_ < kFrameHeaderBytes || holding_body()) return {};
+  if (failed() || header_filled_ < kFrameHeaderBytes) return {};
   return std::span<uint8_t>(payload_).subspan(payload_filled_);
 }
 

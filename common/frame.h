@@ -13,7 +13,6 @@
 
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -71,34 +70,15 @@ struct ChunkRef {
   uint32_t length_bytes = 0;
 };
 
-// A chunk's bytes that a live link received and keeps outside user memory
-// until it sends them on (net/held_pipe.h: in a pipe, moved by splice(2)), so
-// that the relay passes a chunk from one socket to another without copying
-// it. The payload then holds the chunk header alone. Only a live link makes
-// one, and only that link can send it; the cores see its length alone.
-class HeldChunk {
- public:
-  virtual ~HeldChunk() = default;
-  virtual uint32_t length_bytes() const = 0;
-};
-
 struct Frame {
   FrameType type;
   Bytes payload;
   std::optional<ChunkRef> data_ref = std::nullopt;
-  std::shared_ptr<HeldChunk> held = nullptr;
 };
 
-// Bytes of chunk data the frame carries beside its payload (by reference or
-// held by the link): 0 when everything is in the payload.
-inline uint64_t data_beside_payload_bytes(const Frame& frame) {
-  if (frame.data_ref) return frame.data_ref->length_bytes;
-  return frame.held ? frame.held->length_bytes() : 0;
-}
-
-// Payload bytes the frame carries on the wire, chunk data beside it included.
+// Payload bytes the frame carries on the wire, a referenced chunk included.
 inline uint64_t wire_payload_bytes(const Frame& frame) {
-  return frame.payload.size() + data_beside_payload_bytes(frame);
+  return frame.payload.size() + (frame.data_ref ? frame.data_ref->length_bytes : 0);
 }
 
 // Largest payload a frame of `type` may declare when chunks are at most
@@ -129,19 +109,6 @@ class FrameDecoder {
   std::span<uint8_t> payload_space();
   void payload_received(size_t bytes, std::vector<Frame>& frames);
 
-  // With hold_chunk_bodies(n), the data of a chunk frame (after its chunk
-  // header) of at least n bytes is not put in the payload: once the header
-  // is in, body_to_hold() says how many of its bytes the transport must still
-  // take from the socket, beside the ones that came through feed()
-  // (body_arrived()). The transport then either holds them all and calls
-  // body_held(), or calls read_body_inline() with any it took, and the body
-  // goes on into the payload as usual. 0 turns it off.
-  void hold_chunk_bodies(uint32_t min_body_bytes) { hold_min_body_bytes_ = min_body_bytes; }
-  size_t body_to_hold() const;
-  ByteView body_arrived() const { return body_arrived_; }
-  void body_held(std::shared_ptr<HeldChunk> held, std::vector<Frame>& frames);
-  void read_body_inline(ByteView taken, std::vector<Frame>& frames);
-
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
   // True when part of a frame is buffered: a stream ending now is truncated.
@@ -150,9 +117,7 @@ class FrameDecoder {
 
  private:
   bool parse_header();
-  bool holding_body() const { return body_bytes_ > 0; }
   void complete_frame_if_full(std::vector<Frame>& frames);
-  void start_next_frame();
 
   uint32_t chunk_bytes_max_;
   std::array<uint8_t, kFrameHeaderBytes> header_{};
@@ -160,9 +125,6 @@ class FrameDecoder {
   FrameType type_{};
   Bytes payload_;
   size_t payload_filled_ = 0;
-  uint32_t hold_min_body_bytes_ = 0;
-  size_t body_bytes_ = 0;  // of the frame whose body is held (0: none)
-  Bytes body_arrived_;     // the held body's bytes that came through feed()
   std::string error_;
 };
 

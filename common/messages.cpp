@@ -283,7 +283,7 @@ ByteView chunk_data(const Frame& frame) {
 }
 
 uint64_t chunk_data_bytes(const Frame& frame) {
-  return chunk_data(frame).size() + data_beside_payload_bytes(frame);
+  return frame.data_ref ? frame.data_ref->length_bytes : chunk_data(frame).size();
 }
 
 uint8_t* chunk_data_area(Frame& frame) {

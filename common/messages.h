@@ -159,10 +159,10 @@ std::optional<ChunkHeader> decode_chunk_header(const Frame& frame);
 // Turns a received CHUNK_DATA into the SEND_CHUNK that relays it, in place.
 void rewrite_chunk_frame(Frame& frame, FrameType type, const ChunkHeader& header);
 // The chunk bytes a CHUNK_DATA / SEND_CHUNK / REFETCH_DATA frame carries
-// inline (empty when they travel by reference or are held by the link).
+// inline (empty when they travel by reference).
 ByteView chunk_data(const Frame& frame);
 uint8_t* chunk_data_area(Frame& frame);
-// The chunk's length, whether inline, by reference or held.
+// The chunk's length, whether inline or by reference.
 uint64_t chunk_data_bytes(const Frame& frame);
 
 }  // namespace chunkex

@@ -13,19 +13,6 @@ namespace {
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr TimeMs kAcceptErrorReportMs = 5000;
 
-// The relay passes chunks of at least a page through pipes (splice(2));
-// a smaller one costs less to copy than the pipe's calls. At most
-// kHeldPipesMax pipes at once (two descriptors each): the default exchange
-// holds up to 4 answers in each of 32 rounds; beyond, chunks are read into
-// memory.
-constexpr uint32_t kHeldChunkBytesMin = 4096;
-constexpr size_t kHeldPipesMax = 128;
-
-std::shared_ptr<PipePool> relay_pipes(uint32_t chunk_bytes) {
-  uint32_t pipe_bytes = held_pipe_bytes(chunk_bytes);
-  return pipe_bytes > 0 ? PipePool::create(pipe_bytes, kHeldPipesMax) : nullptr;
-}
-
 int exit_code_of(int signal_number) {
   return 128 + signal_number;
 }
@@ -75,8 +62,7 @@ AsioRelayLink::AsioRelayLink(asio::io_context& io, const Config& config)
       acceptor_(io),
       accept_pause_timer_(io),
       signals_(io, SIGINT, SIGTERM, SIGHUP),
-      deadline_(io),
-      pipes_(relay_pipes(config.chunk_bytes)) {}
+      deadline_(io) {}
 
 std::string AsioRelayLink::listen() {
   asio::ip::tcp::resolver resolver(io_);
@@ -143,7 +129,6 @@ void AsioRelayLink::add_connection(asio::ip::tcp::socket socket) {
   // chance to name a stuck peer: the host decides, the socket only backs it.
   auto connection = std::make_shared<FrameConnection>(
       std::move(socket), config_.chunk_bytes, std::chrono::seconds(2 * config_.idle_timeout_s));
-  connection->hold_chunk_data(pipes_, kHeldChunkBytesMin);
   connections_[conn] = connection;
   connection->start(
       FrameConnection::Callbacks{[this, conn](Frame frame) {

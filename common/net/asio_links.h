@@ -77,7 +77,6 @@ class AsioRelayLink : public RelayLink {
   asio::steady_timer accept_pause_timer_;
   asio::signal_set signals_;
   DeadlineTimer deadline_;
-  std::shared_ptr<PipePool> pipes_;  // chunk data on its way through (nullptr: none)
   std::map<ConnId, std::shared_ptr<FrameConnection>> connections_;
   ConnId next_conn_ = 1;
   uint64_t closed_bytes_received_ = 0;

@@ -1,13 +1,9 @@
 #include "common/net/frame_connection.h"
 
-#include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 
-#include <cassert>
 #include <cerrno>
 #include <limits>
-#include <stdexcept>
 
 #include <fmt/format.h>
 #include <cstring>
@@ -19,10 +15,6 @@ namespace {
 // payload is read straight into its frame (see do_read).
 constexpr size_t kReadBufferBytes = 16 * 1024;
 constexpr size_t kDirectReadMinBytes = 4 * 1024;
-// With chunk data held in pipes, whatever a read takes of a chunk's data is
-// copied into its pipe: smaller reads copy less of it (a batch of 32
-// requests still fits in one).
-constexpr size_t kReadBufferBytesHolding = 2 * 1024;
 // Frames gathered into one write; bounds the iovec count per syscall.
 constexpr size_t kMaxFramesPerWrite = 64;
 // Chunk payload bytes gathered into one write (at least one frame). Frames
@@ -74,7 +66,6 @@ void FrameConnection::start(Callbacks callbacks) {
 // then into the read buffer: the next frames' headers (and control frames)
 // come in the same syscall as the end of the payload.
 void FrameConnection::do_read() {
-  if (decoder_.body_to_hold() > 0) return hold_body();
   std::span<uint8_t> payload_space = decoder_.payload_space();
   size_t direct_bytes = payload_space.size() >= kDirectReadMinBytes ? payload_space.size() : 0;
   std::array<asio::mutable_buffer, 2> targets{asio::buffer(payload_space.data(), direct_bytes),
@@ -106,7 +97,10 @@ void FrameConnection::deliver(size_t bytes, size_t direct_bytes) {
   size_t direct = std::min(bytes, direct_bytes);
   if (direct > 0) decoder_.payload_received(direct, frames);
   bool ok = bytes == direct || decoder_.feed(ByteView(read_buffer_.data(), bytes - direct), frames);
-  deliver_frames(frames);
+  for (Frame& frame : frames) {
+    if (closed_ || closing_) return;
+    callbacks_.on_frame(std::move(frame));
+  }
   if (!ok && !closed_ && !closing_) {
     std::string error = decoder_.error();
     if (callbacks_.on_stream_error) callbacks_.on_stream_error(error);
@@ -114,91 +108,15 @@ void FrameConnection::deliver(size_t bytes, size_t direct_bytes) {
   }
 }
 
-void FrameConnection::deliver_frames(std::vector<Frame>& frames) {
-  for (Frame& frame : frames) {
-    if (closed_ || closing_) return;
-    callbacks_.on_frame(std::move(frame));
-  }
-}
-
-void FrameConnection::hold_chunk_data(std::shared_ptr<PipePool> pipes, uint32_t min_body_bytes) {
-  pipes_ = std::move(pipes);
-  decoder_.hold_chunk_bodies(pipes_ ? min_body_bytes : 0);
-  if (pipes_) read_buffer_.resize(kReadBufferBytesHolding);
-}
-
-// The rest of a chunk's data goes from the socket into a pipe. The bytes a
-// read already took go in first; a pipe that fills up before the chunk is
-// whole (it counts buffers, and the socket's may be small) gives its bytes
-// back, and the chunk is read into memory as without a pipe.
-void FrameConnection::hold_body() {
-  if (!holding_) {
-    holding_ = pipes_ ? pipes_->acquire() : nullptr;
-    if (!holding_ || !holding_->put(decoder_.body_arrived())) return read_body_inline(Bytes{});
-  }
-  size_t body_bytes = decoder_.body_arrived().size() + decoder_.body_to_hold();
-  while (holding_->length_bytes() < body_bytes) {
-    ssize_t moved =
-        holding_->fill_from(socket_.native_handle(), body_bytes - holding_->length_bytes());
-    if (moved > 0) {
-      bytes_read_ += static_cast<uint64_t>(moved);
-      last_read_at_ = std::chrono::steady_clock::now();
-    } else if (moved == 0) {
-      return finish("connection closed in the middle of a frame");
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (socket_bytes_waiting() > 0) return read_body_inline(holding_->take_back());
-      auto self(shared_from_this());
-      socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                         [this, self](const asio::error_code& ec) {
-                           if (closed_) return;
-                           if (ec) return finish(ec.message());
-                           hold_body();
-                         });
-      return;
-    } else if (errno != EINTR) {
-      return finish(std::string("splice: ") + std::strerror(errno));
-    }
-  }
-  std::vector<Frame> frames;
-  decoder_.body_held(std::move(holding_), frames);
-  deliver_frames(frames);
-  if (!closed_) do_read();
-}
-
-// `taken`: what a pipe gave back, the bytes put in first included.
-void FrameConnection::read_body_inline(Bytes taken) {
-  size_t put_first = taken.empty() ? 0 : decoder_.body_arrived().size();
-  std::vector<Frame> frames;
-  decoder_.read_body_inline(ByteView(taken).subspan(put_first), frames);
-  holding_.reset();
-  deliver_frames(frames);
-  if (!closed_) do_read();
-}
-
-size_t FrameConnection::socket_bytes_waiting() {
-  int bytes = 0;
-  return ::ioctl(socket_.native_handle(), FIONREAD, &bytes) == 0 && bytes > 0
-             ? static_cast<size_t>(bytes)
-             : 0;
-}
-
 void FrameConnection::send(Frame frame) {
-  assert(!frame.data_ref);  // the simulator's; never on a socket
-  auto header = encode_frame_header(frame.type, static_cast<uint32_t>(wire_payload_bytes(frame)));
-  std::shared_ptr<HeldPipe> held;
-  if (frame.held) {
-    // Only this link's connections make held frames, and only with pipes.
-    held = std::dynamic_pointer_cast<HeldPipe>(std::move(frame.held));
-    if (!held) throw std::logic_error("a held chunk that is not in a pipe");
-  }
-  enqueue(Outgoing{header, std::move(frame), FileRegion{}, std::move(held)});
+  auto header = encode_frame_header(frame.type, static_cast<uint32_t>(frame.payload.size()));
+  enqueue(Outgoing{header, std::move(frame), FileRegion{}});
 }
 
 void FrameConnection::send_with_file_data(FrameType type, Bytes prefix, int fd, uint64_t offset,
                                           uint32_t length) {
   auto header = encode_frame_header(type, static_cast<uint32_t>(prefix.size()) + length);
-  enqueue(
-      Outgoing{header, Frame{type, std::move(prefix)}, FileRegion{fd, offset, length}, nullptr});
+  enqueue(Outgoing{header, Frame{type, std::move(prefix)}, FileRegion{fd, offset, length}});
 }
 
 // Control frames (requests, forwards, DONE, ERROR, ...) overtake queued chunk
@@ -208,7 +126,7 @@ void FrameConnection::send_with_file_data(FrameType type, Bytes prefix, int fd, 
 void FrameConnection::enqueue(Outgoing outgoing) {
   if (closed_ || closing_) return;
   bool bulk = carries_chunk_data(outgoing.frame.type);
-  queued_bytes_ += queued_size(outgoing);
+  queued_bytes_ += outgoing.frame.payload.size();
   (bulk ? chunk_queue_ : control_queue_).push_back(std::move(outgoing));
   if (!write_in_flight()) schedule_write();
 }
@@ -247,10 +165,11 @@ void FrameConnection::do_write() {
          chunk_bytes < kChunkBytesPerWriteMax) {
     chunk_bytes += chunk_queue_[chunk_in_flight_].frame.payload.size();
     add(chunk_queue_[chunk_in_flight_++]);
-    if (data_follows(chunk_queue_[chunk_in_flight_ - 1])) break;
+    if (chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0) break;
   }
   watch_for_stall();
-  bool file_data_follows = chunk_in_flight_ > 0 && data_follows(chunk_queue_[chunk_in_flight_ - 1]);
+  bool file_data_follows =
+      chunk_in_flight_ > 0 && chunk_queue_[chunk_in_flight_ - 1].file_data.length > 0;
   if (file_data_follows) return write_before_file_data(std::move(buffers));
   auto self(shared_from_this());
   asio::async_write(
@@ -286,10 +205,15 @@ void FrameConnection::on_buffers_written(const asio::error_code& ec, size_t byte
 }
 
 void FrameConnection::send_file_data() {
-  Outgoing* last = chunk_in_flight_ > 0 ? &chunk_queue_[chunk_in_flight_ - 1] : nullptr;
-  while (last && data_follows(*last)) {
-    ssize_t sent = send_data_beside(*last);
+  FileRegion no_file_data;
+  FileRegion& region =
+      chunk_in_flight_ > 0 ? chunk_queue_[chunk_in_flight_ - 1].file_data : no_file_data;
+  while (region.length > 0) {
+    auto offset = static_cast<off_t>(region.offset);
+    ssize_t sent = ::sendfile(socket_.native_handle(), region.fd, &offset, region.length);
     if (sent > 0) {
+      region.offset += static_cast<uint64_t>(sent);
+      region.length -= static_cast<uint32_t>(sent);
       bytes_written_ += static_cast<uint64_t>(sent);
     } else if (sent < 0 && errno == EINTR) {
       continue;
@@ -304,7 +228,7 @@ void FrameConnection::send_file_data() {
       return;
     } else {
       return finish(sent == 0 ? "file ended before its chunk was sent"
-                              : std::string("sending chunk data: ") + std::strerror(errno));
+                              : std::string("sendfile: ") + std::strerror(errno));
     }
   }
   stall_timer_.cancel();
@@ -314,30 +238,9 @@ void FrameConnection::send_file_data() {
   if (callbacks_.on_written && !closed_) callbacks_.on_written();
 }
 
-// The data after the payload, by sendfile(2) from the own file or by
-// splice(2) from the pipe that holds it; what the call returned.
-ssize_t FrameConnection::send_data_beside(Outgoing& outgoing) {
-  if (outgoing.held_data) {
-    return outgoing.held_data->send_to(socket_.native_handle());
-  }
-  FileRegion& region = outgoing.file_data;
-  auto offset = static_cast<off_t>(region.offset);
-  ssize_t sent = ::sendfile(socket_.native_handle(), region.fd, &offset, region.length);
-  if (sent > 0) {
-    region.offset += static_cast<uint64_t>(sent);
-    region.length -= static_cast<uint32_t>(sent);
-  }
-  return sent;
-}
-
-uint64_t FrameConnection::queued_size(const Outgoing& outgoing) {
-  return outgoing.frame.payload.size() +
-         (outgoing.held_data ? outgoing.held_data->length_bytes() : 0);
-}
-
 void FrameConnection::pop_written(std::deque<Outgoing>& queue) {
-  queued_bytes_ -= queued_size(queue.front());
-  queue.pop_front();  // an emptied pipe goes back to its pool
+  queued_bytes_ -= queue.front().frame.payload.size();
+  queue.pop_front();
 }
 
 void FrameConnection::close_after_flush() {

@@ -15,7 +15,6 @@
 #include <asio.hpp>
 
 #include "common/frame.h"
-#include "common/net/held_pipe.h"
 
 namespace chunkex {
 
@@ -48,15 +47,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   void set_chunk_bytes_max(uint32_t chunk_bytes_max) {
     decoder_.set_chunk_bytes_max(chunk_bytes_max);
   }
-  // The data of each chunk frame of at least `min_body_bytes` that comes in
-  // goes into a pipe from `pipes` (splice(2)) and the frame carries it as
-  // `held`: sent on by any connection that shares the pool, it goes from
-  // pipe to socket the same way. When no pipe can be had, the chunk is read
-  // into the payload as usual.
-  void hold_chunk_data(std::shared_ptr<PipePool> pipes, uint32_t min_body_bytes);
 
-  // Payload bytes queued and not yet written, held chunk data included (file
-  // data not counted: it is read from disk only as the socket takes it).
+  // Payload bytes queued and not yet written (file data not counted: it is
+  // read from disk only as the socket takes it).
   uint64_t queued_bytes() const { return queued_bytes_; }
   std::chrono::steady_clock::time_point last_read_at() const { return last_read_at_; }
   uint64_t bytes_read() const { return bytes_read_; }
@@ -72,29 +65,18 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   struct Outgoing {
     std::array<uint8_t, kFrameHeaderBytes> header;
     Frame frame;
-    FileRegion file_data;                 // follows frame.payload on the wire
-    std::shared_ptr<HeldPipe> held_data;  // or this does
+    FileRegion file_data;  // follows frame.payload on the wire
   };
-  static bool data_follows(const Outgoing& outgoing) {
-    return outgoing.file_data.length > 0 ||
-           (outgoing.held_data && outgoing.held_data->unsent_bytes() > 0);
-  }
-  static uint64_t queued_size(const Outgoing& outgoing);
 
   void do_read();
   void on_read(const asio::error_code& ec, size_t bytes, size_t direct_bytes);
   void deliver(size_t bytes, size_t direct_bytes);
-  void deliver_frames(std::vector<Frame>& frames);
-  void hold_body();
-  void read_body_inline(Bytes taken);
-  size_t socket_bytes_waiting();
   void enqueue(Outgoing outgoing);
   void schedule_write();
   void do_write();
   void write_before_file_data(std::vector<asio::const_buffer> buffers);
   void on_buffers_written(const asio::error_code& ec, size_t bytes);
   void send_file_data();
-  ssize_t send_data_beside(Outgoing& outgoing);
   void pop_written(std::deque<Outgoing>& queue);
   void half_close();
   void watch_for_stall();
@@ -108,8 +90,6 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   FrameDecoder decoder_;
   Callbacks callbacks_;
   std::vector<uint8_t> read_buffer_;
-  std::shared_ptr<PipePool> pipes_;    // with hold_chunk_data()
-  std::shared_ptr<HeldPipe> holding_;  // the chunk data coming in now
   bool write_in_flight() const { return control_in_flight_ + chunk_in_flight_ > 0; }
 
   // Deques: a queued frame's header stays put while a write points at it.

@@ -5,9 +5,7 @@
 //   byte 0     mode: bits 0-2 choose the decoder's chunk limit (kLimits);
 //              bit 3 reads payloads in place through payload_space() /
 //              payload_received() as the Asio transport does; bits 4-5 choose
-//              how large payload_space() must be for that (kDirectMin);
-//              bits 6-7 the least chunk data a relay's transport holds beside
-//              the payload (kHoldMin, FrameDecoder::hold_chunk_bodies)
+//              how large payload_space() must be for that (kDirectMin)
 //   bytes 1-3  piece lengths, used in turn to split the stream (0: the rest)
 //   rest       the byte stream
 //
@@ -22,15 +20,11 @@
 // type and re-encodes what it accepted to the same payload (ERROR's text is
 // escaped for logs: printable ASCII that reads back to the payload); a decoded frame
 // never carries its chunk by reference (frame.h ChunkRef), and a chunk frame's
-// data is what received_chunk() hands a store (content.h). Decoded again by a
-// relay's transport that holds chunk data beside the payload (or hands it
-// back half read), the stream gives the same frames once the held bytes are
-// put back, with the same error and mid-frame state.
+// data is what received_chunk() hands a store (content.h).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,71 +40,6 @@ namespace {
 
 constexpr uint32_t kLimits[8] = {1, 21, 64, 1000, 4096, 131072, kMaxChunkBytes, 0};
 constexpr size_t kDirectMin[4] = {1, 16, 4096, 0};
-constexpr uint32_t kHoldMin[4] = {1, 21, 4096, 131072};
-
-// A chunk's data held beside the payload: here the bytes themselves.
-struct BytesHeld : HeldChunk {
-  Bytes bytes;
-  uint32_t length_bytes() const override { return static_cast<uint32_t>(bytes.size()); }
-};
-
-// `frame` with any held data put back in its payload.
-Frame inlined(Frame frame) {
-  if (!frame.held) return frame;
-  const Bytes& bytes = static_cast<const BytesHeld&>(*frame.held).bytes;
-  FUZZ_CHECK(frame.payload.size() == kChunkHeaderBytes && !bytes.empty());
-  FUZZ_CHECK(chunk_data_bytes(frame) == bytes.size());
-  frame.payload.insert(frame.payload.end(), bytes.begin(), bytes.end());
-  frame.held = nullptr;
-  return frame;
-}
-
-// Decodes `stream` in `pieces` as a relay's transport does with
-// hold_chunk_bodies(hold_min): when a body is to be held, it takes all of it
-// from the stream and holds it, or (every other time) takes half and hands it
-// back with read_body_inline(). Must agree with one plain feed (`whole`).
-void check_holding(ByteView stream, const uint8_t (&pieces)[3], uint32_t limit, uint32_t hold_min,
-                   const FrameDecoder& whole, const std::vector<Frame>& whole_frames) {
-  FrameDecoder decoder(limit);
-  decoder.hold_chunk_bodies(hold_min);
-  std::vector<Frame> frames;
-  size_t offset = 0;
-  bool give_back = false;
-  for (size_t turn = 0; offset < stream.size(); ++turn) {
-    if (size_t rest = decoder.body_to_hold()) {
-      FUZZ_CHECK(!decoder.failed() && decoder.payload_space().empty() && decoder.mid_frame());
-      size_t take = std::min(give_back ? rest / 2 : rest, stream.size() - offset);
-      ByteView taken = stream.subspan(offset, take);
-      offset += take;
-      if (give_back) {
-        decoder.read_body_inline(taken, frames);
-      } else if (take == rest) {
-        auto held = std::make_shared<BytesHeld>();
-        held->bytes.assign(decoder.body_arrived().begin(), decoder.body_arrived().end());
-        held->bytes.insert(held->bytes.end(), taken.begin(), taken.end());
-        decoder.body_held(held, frames);
-        FUZZ_CHECK(decoder.body_to_hold() == 0 && decoder.body_arrived().empty());
-      } else {
-        FUZZ_CHECK(whole.mid_frame());  // the stream ends inside the body
-        return;
-      }
-      give_back = !give_back;
-      continue;
-    }
-    size_t length = pieces[turn % 3] == 0 ? stream.size() - offset : pieces[turn % 3];
-    ByteView piece = stream.subspan(offset, std::min(length, stream.size() - offset));
-    offset += piece.size();
-    decoder.feed(piece, frames);
-  }
-  FUZZ_CHECK(whole.failed() == decoder.failed());
-  FUZZ_CHECK(whole.error() == decoder.error());
-  FUZZ_CHECK(whole.mid_frame() == decoder.mid_frame());
-  FUZZ_CHECK(whole_frames.size() == frames.size());
-  for (size_t i = 0; i < frames.size(); ++i) {
-    FUZZ_CHECK(same_bytes(inlined(frames[i]).payload, whole_frames[i].payload));
-    FUZZ_CHECK(frames[i].type == whole_frames[i].type);
-  }
-}
 
 // The bytes behind decode_error()'s text; traps on anything it may not
 // contain (a byte outside printable ASCII, a lone or malformed escape).
@@ -291,7 +220,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint32_t limit = kLimits[mode & 7];
   const bool direct_reads = (mode & 8) != 0;
   const size_t direct_min = kDirectMin[(mode >> 4) & 3];
-  const uint32_t hold_min = kHoldMin[(mode >> 6) & 3];
   const uint8_t pieces[3] = {input.u8(), input.u8(), input.u8()};
   const ByteView stream = input.rest();
 
@@ -338,7 +266,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(whole.mid_frame() == decoder.mid_frame());
   FUZZ_CHECK(whole_frames.size() == frames.size());
   for (size_t i = 0; i < frames.size(); ++i) FUZZ_CHECK(same_frame(whole_frames[i], frames[i]));
-  check_holding(stream, pieces, limit, hold_min, whole, whole_frames);
 
   for (const Frame& frame : frames) check_frame(frame, limit);
 
