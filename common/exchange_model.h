@@ -24,6 +24,11 @@ constexpr uint64_t refill_batch_rounds(uint64_t rounds_in_flight_max) {
   return std::max<uint64_t>(1, rounds_in_flight_max / 4);
 }
 
+// Whether a refill may start: a batch's worth of rounds is free.
+constexpr bool refill_due(uint64_t rounds_in_flight, uint64_t rounds_in_flight_max) {
+  return rounds_in_flight + refill_batch_rounds(rounds_in_flight_max) <= rounds_in_flight_max;
+}
+
 struct PlannedRequest {
   bool idle = true;
   PeerIndex target = 0;

@@ -335,7 +335,7 @@ void PeerCore::complete_file(PeerIndex owner, OpenRound& round, bool replaying) 
 // rounds already delivered, and the server holds its requests up to
 // forwarded_rounds.
 void PeerCore::send_requests() {
-  bool refill = rounds_.size() + refill_batch_rounds(window_) <= window_;
+  bool refill = refill_due(rounds_.size(), window_);
   while (
       phase_ == Phase::kExchanging && !model_->finished() &&
       ((refill && rounds_.size() < window_) || model_->next_round() < resume_.forwarded_rounds)) {

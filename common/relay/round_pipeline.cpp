@@ -103,9 +103,8 @@ const RoundPlan* RoundPipeline::forward_next(uint32_t rounds_in_flight_max) {
   // A batch starts once a batch's worth is free and goes on (as requests
   // come in) until the bound is reached.
   uint64_t in_flight = rounds_in_flight();
-  refilling_ =
-      in_flight < rounds_in_flight_max &&
-      (refilling_ || in_flight + refill_batch_rounds(rounds_in_flight_max) <= rounds_in_flight_max);
+  refilling_ = in_flight < rounds_in_flight_max &&
+               (refilling_ || refill_due(in_flight, rounds_in_flight_max));
   if (!refilling_ || in_flight >= rounds_.size()) return nullptr;
   RoundState& state = rounds_[in_flight];
   if (state.requests_missing > 0) return nullptr;
