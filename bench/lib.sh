@@ -46,6 +46,40 @@ ensure_workload() {
 
 now() { date +%s.%N; }
 
+# settle_memory: waits, before a timed run, until this VM has finished handing
+# freed memory back to its host. A guest with free page reporting returns the
+# pages a run frees (its output files, deleted) over the next 15 s or so, and
+# a page handed back costs a host fault when it is touched again: here a floor
+# run started 8 s after the previous run's files were deleted took 1.0-1.3 s
+# longer, with 2.4-2.9 s more system CPU, than one started at once. So without
+# the wait a program that reads and hashes for a second before it writes
+# (chunkex's clients, the floor with --hash-own) wrote into more returned pages
+# than one that writes at once. The wait ends when the kernel's count of
+# reported memory has not moved for 3 s (it moves in bursts about 2 s apart),
+# after at most settle_s seconds (0: no wait). Sets SETTLED_S. Where the count
+# does not exist (no free page reporting, or a kernel that does not export it)
+# there is nothing to wait for.
+settle_s=0
+reported_kib_file=/sys/module/page_reporting/parameters/reported_kib
+settle_memory() {
+  SETTLED_S=0
+  [ "$settle_s" -gt 0 ] && [ -r "$reported_kib_file" ] || return 0
+  local start last current quiet_polls=0
+  start=$(now)
+  last=$(cat "$reported_kib_file")
+  for _ in $(seq $((settle_s * 2))); do
+    sleep 0.5
+    current=$(cat "$reported_kib_file")
+    if [ "$current" != "$last" ]; then
+      quiet_polls=0
+      last=$current
+    elif [ $((quiet_polls += 1)) -ge 6 ]; then
+      break
+    fi
+  done
+  SETTLED_S=$(python3 -c "print(round($(now) - $start, 1))")
+}
+
 # Every process whose pid is in `pids` is killed when the script exits.
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -70,12 +104,13 @@ measured() {
 # live_exchange DIR INPUT [FLAG...]: one whole exchange on loopback, server
 # and 4 clients with INPUT as data dir and FLAGs on every command line, logs in
 # DIR/logs; each process measured as by `measured`. Fails the script if any
-# process fails. Sets WALL_S to the seconds from the server's start to the
-# last exit.
+# process fails. Waits first as settle_memory does (SETTLED_S). Sets WALL_S to
+# the seconds from the server's start to the last exit.
 live_exchange() {
   local dir=$1 input=$2 start id status=0 waiting=()
   shift 2
   rm -rf "$dir" && mkdir -p "$dir"
+  settle_memory
   start=$(now)
   measured server "$dir" "$bin/chunkex-server" --fresh --port 0 --port-file "$dir/port" \
     --log-dir "$dir/logs" "$@"

@@ -32,12 +32,14 @@ def process_times(run_dir):
 
 def record(args):
     processes = process_times(args.dir)
-    line = {"kind": args.kind, "wall_s": round(args.wall_s, 3), "processes": processes}
+    line = {"kind": args.kind, "wall_s": round(args.wall_s, 3), "settled_s": args.settled_s,
+            "processes": processes}
     with open(args.append, "a") as f:
         f.write(json.dumps(line) + "\n")
     cpu = sum(p["user_s"] + p["system_s"] for p in processes.values())
     rss = max(p["peak_rss_mib"] for p in processes.values())
-    print(f"{args.kind:14} wall {args.wall_s:6.2f} s, CPU {cpu:6.2f} s, peak RSS {rss:5.1f} MiB")
+    print(f"{args.kind:14} wall {args.wall_s:6.2f} s, CPU {cpu:6.2f} s, peak RSS {rss:5.1f} MiB"
+          f" (started after {args.settled_s:.1f} s settling)")
 
 
 def syscall_counts(path):
@@ -83,6 +85,7 @@ def summarize(runs):
     cpu = lambda run: sum(p["user_s"] + p["system_s"] for p in run["processes"].values())
     return {
         "runs": len(runs),
+        "settled_s": median_of(runs, lambda r: r["settled_s"]),
         "wall_s": {"median": median_of(runs, lambda r: r["wall_s"]),
                    "min": min(r["wall_s"] for r in runs), "max": max(r["wall_s"] for r in runs)},
         "cpu_s": median_of(runs, cpu),
@@ -157,6 +160,9 @@ def final(args):
         "machine": f"{platform.node()} {os.cpu_count()} cores",
         "chunks_per_file": args.chunks,
         "window": args.window,
+        # bench/lib.sh, settle_memory: each run waited (up to this) for the VM
+        # to finish returning freed memory to its host; settled_s per kind.
+        "settle_max_s": args.settle_max_s,
         "delivered_mib": round(delivered_mib(args.input), 1),
         "chunkex_summary": {"wall_seconds": summary["wall_seconds"], "rounds": summary["rounds"],
                             "bytes_relayed": summary["bytes_relayed"],
@@ -182,12 +188,14 @@ def main():
     one.add_argument("--kind", required=True)
     one.add_argument("--dir", required=True)
     one.add_argument("--wall-s", type=float, required=True)
+    one.add_argument("--settled-s", type=float, required=True)
     one.add_argument("--append", required=True)
     end = commands.add_parser("final")
     for option in ("--runs", "--window", "--summary", "--input", "--trace-floor",
                    "--trace-chunkex", "--trace-input", "--output"):
         end.add_argument(option, required=True)
     end.add_argument("--chunks", type=int, required=True)
+    end.add_argument("--settle-max-s", type=float, required=True)
     args = parser.parse_args()
     record(args) if args.command == "record" else final(args)
 

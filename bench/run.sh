@@ -11,9 +11,12 @@
 # must be byte-identical in every run. Then a shorter run of the floor and of
 # the exchange under `strace -f -c` (4 x --trace-chunks chunks) gives
 # syscalls per delivered MiB. Prints medians and the ratios chunkex / floor;
-# writes bench/results/latest.json.
+# writes bench/results/latest.json. Each timed run starts once the VM has
+# finished handing the previous run's freed memory back to its host, at most
+# --settle-s seconds later (bench/lib.sh, settle_memory; 0: at once).
 #
 #   bench/run.sh [--runs N] [--warmup W] [--chunks K] [--window W] [--trace-chunks K]
+#                [--settle-s S]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -23,7 +26,8 @@ warmup=1
 chunks=3907
 window=""
 trace_chunks=300
-parse_options "$0" "runs warmup chunks window trace-chunks" "$@"
+settle_s=60
+parse_options "$0" "runs warmup chunks window trace-chunks settle-s" "$@"
 
 scripts/deps.sh time python3 strace
 CHUNKEX_BUILD_DIR=build-release CHUNKEX_BUILD_TYPE=Release \
@@ -37,11 +41,13 @@ ensure_workload "$work/trace" "$trace_chunks"
 window_flags=()
 [ -n "$window" ] && window_flags=(--window "$window")
 
-# floor_run DIR INPUT [FLAG...]: one run of the floor program; sets WALL_S.
+# floor_run DIR INPUT [FLAG...]: one run of the floor program, after
+# settle_memory; sets WALL_S.
 floor_run() {
   local dir=$1 input=$2 start
   shift 2
   rm -rf "$dir" && mkdir -p "$dir"
+  settle_memory
   start=$(now)
   measured floor "$dir" "$bin/bench/chunkex-bare-relay" --data-dir "$input" --out-dir "$dir/out" "$@"
   wait "$STARTED" || { cat "$dir/floor.console" >&2; echo "bench: the floor failed" >&2; exit 1; }
@@ -54,7 +60,8 @@ floor_run() {
 records="$work/runs.jsonl"
 : > "$records"
 record() {
-  python3 bench/report.py record --kind "$1" --dir "$2" --wall-s "$WALL_S" --append "$records"
+  python3 bench/report.py record --kind "$1" --dir "$2" --wall-s "$WALL_S" \
+    --settled-s "$SETTLED_S" --append "$records"
 }
 
 for run in $(seq "$warmup"); do
@@ -88,6 +95,7 @@ live_exchange "$work/trace-exchange" "$work/trace/input" "${window_flags[@]}"
 tracer=""
 
 python3 bench/report.py final --runs "$records" --chunks "$chunks" --window "${window:-default}" \
+  --settle-max-s "$settle_s" \
   --summary "$work/exchange/logs/summary.json" --input bench/data/input \
   --trace-floor "$work/trace-floor" --trace-chunkex "$work/trace-exchange" \
   --trace-input "$work/trace/input" --output "$results/latest.json"

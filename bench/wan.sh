@@ -8,10 +8,12 @@
 # ratio wall / floor, whether the logs are byte-identical to the reference,
 # and chunkex-sim's prediction for the same setting (--latency-ms delay,
 # --bandwidth rate) against the measured wall time (target: within 15 %).
-# Results go to bench/results/wan.json.
+# Results go to bench/results/wan.json. Each run starts once the VM has
+# finished returning the previous run's freed memory to its host, at most
+# --settle-s seconds later (bench/lib.sh, settle_memory; 0: at once).
 #
 #   bench/wan.sh [--windows "1 default"] [--chunks 300] [--delay-ms 10]
-#                [--rate-mbit 1000] [--buffer-bytes 4194304] [--timeout 600]
+#                [--rate-mbit 1000] [--buffer-bytes 4194304] [--timeout 600] [--settle-s 60]
 #
 # "default" in --windows passes no --window flag (the configured default).
 set -euo pipefail
@@ -24,7 +26,8 @@ delay_ms=10
 rate_mbit=1000
 buffer_bytes=$((4 << 20))
 timeout_s=600 # per process, and so per run
-parse_options "$0" "windows chunks delay-ms rate-mbit buffer-bytes timeout=timeout_s" "$@"
+settle_s=60
+parse_options "$0" "windows chunks delay-ms rate-mbit buffer-bytes timeout=timeout_s settle-s" "$@"
 
 scripts/deps.sh python3 time
 CHUNKEX_BUILD_DIR=build-release CHUNKEX_BUILD_TYPE=Release scripts/build.sh
@@ -67,6 +70,7 @@ wait_for() {
 run_exchange() {
   local name=$1 window=$2 proxied=$3 dir="$work/$1"
   rm -rf "$dir" && mkdir -p "$dir"
+  settle_memory
   local window_flags=()
   [ "$window" != default ] && window_flags=(--window "$window")
   start server "$dir" "$bin/chunkex-server" --host 127.0.0.1 --port 0 --port-file "$dir/server.port" \
@@ -125,13 +129,15 @@ runs="$work/runs.jsonl"
 echo "== reference: loopback, no proxy, window 1, 4 x $chunks chunks"
 run_exchange reference 1 no
 python3 bench/wan_report.py run --dir "$work/reference" --name reference --window 1 \
-  --proxied no --logs-identical yes --rate-mbit "$rate_mbit" --append "$runs"
+  --proxied no --logs-identical yes --rate-mbit "$rate_mbit" --settled-s "$SETTLED_S" \
+  --append "$runs"
 
 echo "== WAN: one proxy per client, delay $delay_ms ms each way, $rate_mbit Mbit/s per direction"
 for window in $windows; do
   run_exchange "w$window" "$window" yes
   python3 bench/wan_report.py run --dir "$work/w$window" --name "w$window" --window "$window" \
     --proxied yes --logs-identical "$(logs_match "w$window")" --rate-mbit "$rate_mbit" \
+    --settled-s "$SETTLED_S" \
     --predicted-s "$(predicted_s "$window")" --append "$runs"
 done
 

@@ -78,6 +78,7 @@ def run_record(args):
                             for v in peer.values()),
         "rounds": summary["rounds"],
         "wall_seconds": round(wall, 3),
+        "settled_s": args.settled_s,
         "busiest_direction_bytes": busiest,
         "floor_seconds": round(floor, 3) if floor else None,
         "wall_to_floor": round(wall / floor, 2) if floor else None,
@@ -109,6 +110,7 @@ def describe(record):
     if record.get("predicted_wall_seconds"):
         line += (f", chunkex-sim predicted {record['predicted_wall_seconds']:.3f} s"
                  f" (measured / predicted {record['measured_to_predicted']:.2f})")
+    line += f", started after {record['settled_s']:.1f} s settling"
     line += (f", logs identical: {'yes' if record['logs_identical_to_reference'] else 'NO'}"
              f", verified: {'yes' if record['all_verified'] else 'NO'}"
              f", CPU {record['cpu_seconds_total']:.1f} s"
@@ -170,6 +172,8 @@ def main():
     one.add_argument("--logs-identical", choices=["yes", "no"], required=True)
     one.add_argument("--rate-mbit", type=float, required=True)
     one.add_argument("--predicted-s", type=float, help="chunkex-sim's wall time for the setting")
+    one.add_argument("--settled-s", type=float, required=True,
+                     help="seconds waited for the VM to settle (bench/lib.sh)")
     one.add_argument("--append", required=True)
     one.set_defaults(func=run)
     end = sub.add_parser("final")
