@@ -45,6 +45,8 @@ ensure_workload() {
 }
 
 now() { date +%s.%N; }
+# seconds_since START: the seconds from START (a `now`) to now, to the ms.
+seconds_since() { python3 -c "print(round($(now) - $1, 3))"; }
 
 # settle_memory: waits, before a timed run, until this VM has finished handing
 # freed memory back to its host. A guest with free page reporting returns the
@@ -77,7 +79,7 @@ settle_memory() {
       break
     fi
   done
-  SETTLED_S=$(python3 -c "print(round($(now) - $start, 1))")
+  SETTLED_S=$(seconds_since "$start")
 }
 
 # Every process whose pid is in `pids` is killed when the script exits.
@@ -123,7 +125,7 @@ live_exchange() {
     for _ in $(seq 500); do grep -qs "joined as client" "$dir/client$id.console" && break; sleep 0.01; done
   done
   for pid in "${waiting[@]}"; do wait "$pid" || status=1; done
-  WALL_S=$(python3 -c "print($(now) - $start)")
+  WALL_S=$(seconds_since "$start")
   pids=()
   [ "$status" -eq 0 ] || { tail -n 5 "$dir"/*.console >&2; echo "bench: exchange in $dir failed" >&2; exit 1; }
   rm -rf "$dir/out"

@@ -32,8 +32,8 @@ def process_times(run_dir):
 
 def record(args):
     processes = process_times(args.dir)
-    line = {"kind": args.kind, "wall_s": round(args.wall_s, 3), "settled_s": args.settled_s,
-            "processes": processes}
+    line = {"kind": args.kind, "wall_s": round(args.wall_s, 3),
+            "settled_s": round(args.settled_s, 1), "processes": processes}
     with open(args.append, "a") as f:
         f.write(json.dumps(line) + "\n")
     cpu = sum(p["user_s"] + p["system_s"] for p in processes.values())

@@ -51,7 +51,7 @@ floor_run() {
   start=$(now)
   measured floor "$dir" "$bin/bench/chunkex-bare-relay" --data-dir "$input" --out-dir "$dir/out" "$@"
   wait "$STARTED" || { cat "$dir/floor.console" >&2; echo "bench: the floor failed" >&2; exit 1; }
-  WALL_S=$(python3 -c "print($(now) - $start)")
+  WALL_S=$(seconds_since "$start")
   pids=()
   rm -rf "$dir/out"
 }

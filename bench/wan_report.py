@@ -78,7 +78,7 @@ def run_record(args):
                             for v in peer.values()),
         "rounds": summary["rounds"],
         "wall_seconds": round(wall, 3),
-        "settled_s": args.settled_s,
+        "settled_s": round(args.settled_s, 1),
         "busiest_direction_bytes": busiest,
         "floor_seconds": round(floor, 3) if floor else None,
         "wall_to_floor": round(wall / floor, 2) if floor else None,
