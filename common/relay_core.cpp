@@ -180,6 +180,7 @@ void RelayCore::on_output_queued(uint64_t queued_bytes) {
 // ---- Admission -------------------------------------------------------------
 
 void RelayCore::on_connect(ConnId conn) {
+  if (finished()) return reject(conn, "the exchange is over");
   if (!slot_open()) return reject_full(conn);
   for (const AdmissionStep& step : admission_.on_connect(conn, now_ms_)) carry_out(step);
 }

@@ -80,12 +80,13 @@ bool any_contains(const std::vector<std::string>& lines, const std::string& part
 
 // A peer whose connection broke (or whose process died) after its DONE may
 // miss FINAL when the relay ends the exchange before the peer is back: it has
-// every file verified, and reports that it could not hear the end. Its log then lacks the final
-// clocks and holds the error instead.
+// every file verified, and reports that it could not hear the end: the
+// server refused it, or closed a connection it no longer accepted. Its log
+// then lacks the final clocks and holds the error instead.
 bool missed_final(const PeerResult& peer, size_t peers) {
   if (!peer.outcome || peer.outcome->success || peer.committed.size() + 1 != peers) return false;
   const std::string& failure = peer.outcome->failure;
-  return failure.find("refuses new ones") != std::string::npos ||
+  return failure.find("lost the connection to the server") != std::string::npos ||
          failure.find("cannot connect to the server") != std::string::npos;
 }
 

@@ -352,6 +352,18 @@ TEST_CASE("an honest exchange succeeds with the model's final clocks") {
   CHECK(h.out.finished_calls == 1);
 }
 
+TEST_CASE("a connection after the end is told the exchange is over, not that the server is full") {
+  Harness h;
+  h.join_all();
+  h.play_to_end();
+  REQUIRE(h.relay.finished());
+  test::connect(h.relay, 888);
+  REQUIRE(h.out.frames_to(888).size() == 1);
+  CHECK(decode_error(h.out.frames_to(888)[0]) == "the exchange is over");
+  CHECK(h.out.closed(888));
+  CHECK(h.out.finished_calls == 1);
+}
+
 TEST_CASE("pipelined rounds are forwarded no further than rounds_in_flight_max ahead") {
   Harness h({8, 8, 8, 8}, 1);
   h.join_all();
