@@ -546,10 +546,12 @@ TEST_CASE("seeded exploration: seeds that once failed pass") {
        "19.9ms/inf 4.8ms/73MB/s 6.0ms/inf 6.9ms/46MB/s], fault peer-crash (peer 1, round 56, "
        "restart after 1 ms)"},
   };
-  for (const auto& [seed, description] : failed_once) {
+  // Not a structured binding: clang 14 cannot capture one in CAPTURE's lambda.
+  for (const auto& seed_and_plan : failed_once) {
+    const uint64_t seed = seed_and_plan.first;
     CAPTURE(seed);
     sim::ExplorePlan plan = sim::plan_exploration(seed);
-    REQUIRE(plan.describe() == description);
+    REQUIRE(plan.describe() == seed_and_plan.second);
     sim::ExploreVerdict verdict = sim::explore_one(plan);
     std::string problems;
     for (const std::string& problem : verdict.problems) problems += problem + "\n";
