@@ -313,10 +313,7 @@ void Network::deliver_to_relay(Connection& connection, Item item) {
   if (item.kind == Item::Kind::kConnect) {
     // A live relay that stopped accepting closes the socket the kernel had
     // already accepted for it: the peer sees it connect, then end.
-    if (!relay_side_->accepting) {
-      connection.relay_reading = false;
-      return transmit(connection, false, Item{Item::Kind::kEnd}, 0);
-    }
+    if (!relay_side_->accepting) return relay_side_->close_after_flush(connection.id);
     connection.relay_knows = true;
     return relay_->on_connect(connection.id, now_ms());
   }

@@ -533,6 +533,16 @@ TEST_CASE("log disk full on the server: every peer is told and the summary says 
   CHECK(result.server_log.size() == 30);  // nothing after the first failed line
 }
 
+namespace {
+
+std::string problems_of(const sim::ExploreVerdict& verdict) {
+  std::string problems;
+  for (const std::string& problem : verdict.problems) problems += problem + "\n";
+  return problems;
+}
+
+}  // namespace
+
 // Seeds the explorer once failed on, each with its plan pinned: should the
 // planner change, the test says so instead of quietly testing another run.
 TEST_CASE("seeded exploration: seeds that once failed pass") {
@@ -553,9 +563,7 @@ TEST_CASE("seeded exploration: seeds that once failed pass") {
     sim::ExplorePlan plan = sim::plan_exploration(seed);
     REQUIRE(plan.describe() == seed_and_plan.second);
     sim::ExploreVerdict verdict = sim::explore_one(plan);
-    std::string problems;
-    for (const std::string& problem : verdict.problems) problems += problem + "\n";
-    CHECK_MESSAGE(verdict.passed, problems);
+    CHECK_MESSAGE(verdict.passed, problems_of(verdict));
     CHECK(verdict.missed_final == 1);
   }
 }
@@ -565,10 +573,7 @@ TEST_CASE("seeded exploration: a few runs pass every check") {
     CAPTURE(seed);
     sim::ExplorePlan plan = sim::plan_exploration(seed);
     sim::ExploreVerdict verdict = sim::explore_one(plan);
-    std::string problems;
-    for (const std::string& problem : verdict.problems) problems += problem + "\n";
-    std::string report = plan.describe() + "\n" + problems;
-    CHECK_MESSAGE(verdict.passed, report);
+    CHECK_MESSAGE(verdict.passed, (plan.describe() + "\n" + problems_of(verdict)));
   }
 }
 
